@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Creates (or reuses) ./.venv and installs StyleForge into it with the test and demo extras.
+# CPU machines get the pinned CPU wheel of torch. GPU users: create the venv, install the torch
+# build for your CUDA first (https://pytorch.org/get-started), then run this with
+# STYLEFORGE_TORCH=keep so the installed torch is left alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+TORCH_SPEC=${STYLEFORGE_TORCH:-torch==2.13.0}
+
+if [ ! -x .venv/bin/python ]; then
+    echo "[setup] creating .venv with $($PYTHON --version)"
+    "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.styleforge-installed
+want="$(sha256sum pyproject.toml | cut -d' ' -f1) $TORCH_SPEC"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    exit 0
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+if [ "$TORCH_SPEC" != keep ]; then
+    echo "[setup] installing $TORCH_SPEC"
+    .venv/bin/python -m pip install -q "$TORCH_SPEC"
+fi
+echo "[setup] installing styleforge (editable) with extras dev, digits"
+.venv/bin/python -m pip install -q -e ".[dev,digits]"
+echo "$want" > "$stamp"

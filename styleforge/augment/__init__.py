@@ -1,0 +1,1 @@
+"""Differentiable augmentations applied to every D input (ADA, DiffAugment)."""

@@ -1,0 +1,1 @@
+"""The dataset tool, data set reading and distributed sampling."""

@@ -1,0 +1,1 @@
+"""GAN losses and regularizers, one method per training phase."""

@@ -1,0 +1,1 @@
+"""Feature networks and GAN metrics (FID, KID, precision/recall, IS, PPL)."""

@@ -1,0 +1,10 @@
+"""Generators and discriminators of the StyleGAN family, registered by name."""
+
+from styleforge.registry import DISCRIMINATORS, GENERATORS
+
+
+def registered_network(name: str):
+    """The constructor registered under `name`, generator or discriminator."""
+    if name in GENERATORS:
+        return GENERATORS.get(name)
+    return DISCRIMINATORS.get(name)

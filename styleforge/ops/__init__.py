@@ -1,0 +1,1 @@
+"""Low-level differentiable operations: equalized-lr layers, bias + activation, FIR resampling."""

@@ -1,0 +1,1 @@
+"""User-facing tools as library functions, with thin CLI wrappers (`*_cmd.py`)."""

@@ -1,0 +1,1 @@
+"""Training configuration, the loop of GAN phases, checkpoints, distributed set-up."""
