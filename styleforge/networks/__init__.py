@@ -8,3 +8,6 @@ def registered_network(name: str):
     if name in GENERATORS:
         return GENERATORS.get(name)
     return DISCRIMINATORS.get(name)
+
+# Importing the network modules registers them.
+from styleforge.networks import discriminator, generator  # noqa: E402, F401
