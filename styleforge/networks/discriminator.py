@@ -177,7 +177,7 @@ class DiscriminatorEpilogue(nn.Module):
 
 
 @DISCRIMINATORS.register("stylegan2")
-@persistent("stylegan2")
+@persistent("discriminator/stylegan2")
 class StyleGAN2Discriminator(nn.Module):
     """StyleGAN2 discriminator, official architecture and parameter names.
 

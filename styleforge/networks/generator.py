@@ -25,7 +25,7 @@ def style_mix(ws1: torch.Tensor, ws2: torch.Tensor, crossover: int | torch.Tenso
 
 
 @GENERATORS.register("stylegan2")
-@persistent("stylegan2")
+@persistent("generator/stylegan2")
 class StyleGAN2Generator(nn.Module):
     """StyleGAN2 generator (Karras et al. 2020), official architecture and parameter names.
 
