@@ -80,11 +80,10 @@ class DiscriminatorBlock(nn.Module):
         """x: [N, in_channels, res, res] (None for the first block), img: [N, C, res, res] ->
         (x [N, out_channels, res/2, res/2], img downsampled for 'skip' else None)."""
         precision = precision or Precision.choose((x if x is not None else img).device)
-        dtype, memory_format = precision.for_block(self.use_fp16)
         if x is not None:
-            x = x.to(dtype=dtype, memory_format=memory_format)
+            x = precision.apply(x, self.use_fp16)
         if self.in_channels == 0 or self.architecture == "skip":
-            img = img.to(dtype=dtype, memory_format=memory_format)
+            img = precision.apply(img, self.use_fp16)
             y = self.fromrgb(img)
             x = x + y if x is not None else y
             img = downsample2d(img, self.resample_filter) if self.architecture == "skip" else None

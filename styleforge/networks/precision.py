@@ -20,6 +20,7 @@ class Precision:
     reduced_dtype: torch.dtype | None = None  # None: blocks flagged use_fp16 stay in float_dtype
     channels_last: bool = False
     reduced_channels_last: bool = True
+    autocast: bool = False  # under autocast, full-precision blocks keep the dtype autocast gives them
 
     @staticmethod
     def choose(
@@ -30,14 +31,22 @@ class Precision:
         reduced_on_cpu: bool = False,
         channels_last: bool | None = None,
     ) -> Precision:
-        on_cpu = torch.device(device).type == "cpu"
-        use_reduced = not force_fp32 and (not on_cpu or reduced_on_cpu)
+        device_type = torch.device(device).type
+        use_reduced = not force_fp32 and (device_type != "cpu" or reduced_on_cpu)
         return Precision(
             float_dtype=float_dtype,
             reduced_dtype=reduced_dtype if use_reduced else None,
-            channels_last=on_cpu if channels_last is None else channels_last,
+            channels_last=device_type == "cpu" if channels_last is None else channels_last,
             reduced_channels_last=True if channels_last is None else channels_last,
+            autocast=torch.is_autocast_enabled(device_type),
         )
+
+    def apply(self, x: torch.Tensor, use_fp16: bool) -> torch.Tensor:
+        """x in the dtype and memory format of a block."""
+        dtype, memory_format = self.for_block(use_fp16)
+        if self.autocast and dtype == self.float_dtype:
+            return x.contiguous(memory_format=memory_format)
+        return x.to(dtype=dtype, memory_format=memory_format)
 
     def for_block(self, use_fp16: bool) -> tuple[torch.dtype, torch.memory_format]:
         """(dtype, memory format) of a block's activations."""

@@ -176,13 +176,10 @@ class SynthesisBlock(nn.Module):
         """x: [N, in_channels, res/2, res/2] (None for the first block), img: [N, C, res/2, res/2] or None,
         ws: [N, num_conv + num_torgb, w_dim] -> (x [N, out_channels, res, res], img [N, C, res, res])."""
         precision = precision or Precision.choose(ws.device, ws.dtype)
-        dtype, memory_format = precision.for_block(self.use_fp16)
         w_iter = iter(ws.unbind(dim=1))
         if self.in_channels == 0:
-            x = self.const.to(dtype).unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
-            x = x.contiguous(memory_format=memory_format)
-        else:
-            x = x.to(dtype=dtype, memory_format=memory_format)
+            x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
+        x = precision.apply(x, self.use_fp16)
 
         if self.in_channels == 0:
             x = self.conv1(x, next(w_iter), fused_modconv=fused_modconv, **layer_kwargs)

@@ -47,7 +47,7 @@ def modulated_conv2d(
     if x.dtype == torch.float16 and demodulate:
         weight = weight * (1 / math.sqrt(I * kh * kw) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
         styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
-    bias = bias.to(x.dtype) * gain if bias is not None else None
+    bias = bias * gain if bias is not None else None
 
     if fused_modconv:
         w = weight.unsqueeze(0) * styles.reshape(N, 1, I, 1, 1)  # [N, O, I, kh, kw]
@@ -55,7 +55,7 @@ def modulated_conv2d(
             w = w * (w.square().sum(dim=[2, 3, 4], keepdim=True) + 1e-8).rsqrt()
         x = conv2d_resample(x.reshape(1, N * I, *x.shape[2:]), (w * gain).reshape(N * O, I, kh, kw).to(x.dtype),
                             resample_filter, up=up, down=down, padding=padding, groups=N,
-                            bias=bias.repeat(N) if bias is not None else None)
+                            bias=bias.to(x.dtype).repeat(N) if bias is not None else None)
         x = x.reshape(N, O, *x.shape[2:])
     else:
         x = x * styles.to(x.dtype).reshape(N, I, 1, 1)
@@ -64,10 +64,12 @@ def modulated_conv2d(
             dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()  # [N, O]
             x = conv2d_resample(x, weight.to(x.dtype), resample_filter, up=up, down=down, padding=padding)
             scale = (dcoefs * gain).to(x.dtype).reshape(N, O, 1, 1)
-            x = torch.addcmul(bias.reshape(1, O, 1, 1), x, scale) if bias is not None else x * scale
+            # x.dtype is now the convolution's output dtype (bfloat16 under autocast): keep the chain in it.
+            x = torch.addcmul(bias.to(x.dtype).reshape(1, O, 1, 1), x, scale) if bias is not None else x * scale
         else:
             x = conv2d_resample(x, (weight * gain).to(x.dtype), resample_filter, up=up, down=down, padding=padding,
-                                bias=bias)
+                                bias=bias.to(x.dtype) if bias is not None else None)
     if noise is not None:
         x = x.add_((noise * gain).to(x.dtype))
     return x
+
