@@ -6,7 +6,7 @@ import scipy.signal
 import torch
 import torch.nn.functional as F
 
-from styleforge.ops.conv2d_resample import conv2d_resample
+from styleforge.ops.conv2d_resample import conv2d_resample, transposed_conv_polyphase
 from styleforge.ops.upfirdn2d import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
 
 
@@ -113,3 +113,29 @@ def test_upfirdn2d_derivatives_of_any_order(filt, up, down, padding):
 
     assert torch.autograd.gradcheck(fn, (x,))
     assert torch.autograd.gradgradcheck(fn, (x,))
+
+
+@pytest.mark.parametrize("kernel,up,groups", [(3, 2, 1), (3, 2, 2), (4, 2, 1), (1, 2, 1), (3, 3, 1), (5, 2, 2)])
+def test_polyphase_transposed_convolution(kernel, up, groups):
+    """The regular-convolution form (used for bfloat16 on CPUs) is the transposed convolution plus zeros."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 5, 6, dtype=torch.float64)
+    w = torch.randn(6, 4 // groups, kernel, kernel, dtype=torch.float64)  # as conv2d_resample applies it
+    w_t = w.reshape(groups, 6 // groups, 4 // groups, kernel, kernel).transpose(1, 2).reshape(4, 6 // groups, kernel,
+                                                                                           kernel)
+    expected = F.conv_transpose2d(x, w_t, stride=up, groups=groups)
+    ours, extra_h, extra_w = transposed_conv_polyphase(x, w, up, groups)
+    H, W = expected.shape[2:]
+    assert ours.shape[2:] == (H + extra_h, W + extra_w)
+    assert torch.allclose(ours[:, :, :H, :W], expected, atol=1e-10) and torch.all(ours[:, :, H:] == 0)
+
+
+def test_conv2d_resample_in_bfloat16_autocast():
+    torch.manual_seed(0)
+    x, w = torch.randn(2, 8, 8, 8), torch.randn(8, 8, 3, 3) / 8
+    f = FILTERS["binomial4"]
+    expected = conv2d_resample(x, w, f, up=2, padding=1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ours = conv2d_resample(x, w, f, up=2, padding=1)
+    assert ours.dtype == torch.bfloat16 and ours.shape == expected.shape
+    assert (ours.float() - expected).abs().max() < 0.02 * expected.abs().max()

@@ -148,14 +148,22 @@ def _upfirdn2d(
 
     # conv2d correlates: a true convolution needs the flipped filter.
     kernels = _depthwise_kernels(f if flip_filter else flipped, C, x.dtype, gain)
-    symmetric = x0 == x1 and y0 == y1 and x0 >= 0 and y0 >= 0
-    if not symmetric:
+    # Let the convolution pad (no padded copy): symmetrically by the larger side, cropping the surplus
+    # output afterwards (a view), which is exact only without striding.
+    crop = [0, 0, 0, 0]
+    if down == 1 and min(x0, x1, y0, y1) >= 0:
+        crop = [max(x0, x1) - x0, max(x0, x1) - x1, max(y0, y1) - y0, max(y0, y1) - y1]
+        x0 = x1 = max(x0, x1)
+        y0 = y1 = max(y0, y1)
+    elif not (x0 == x1 and y0 == y1 and x0 >= 0 and y0 >= 0):
         x = pad2d(x, x0, x1, y0, y1)
         x0 = y0 = 0
     if len(kernels) == 1:
-        return F.conv2d(x, kernels[0], stride=down, padding=(y0, x0), groups=C)
-    x = F.conv2d(x, kernels[0], stride=(1, down), padding=(0, x0), groups=C)
-    return F.conv2d(x, kernels[1], stride=(down, 1), padding=(y0, 0), groups=C)
+        x = F.conv2d(x, kernels[0], stride=down, padding=(y0, x0), groups=C)
+    else:
+        x = F.conv2d(x, kernels[0], stride=(1, down), padding=(0, x0), groups=C)
+        x = F.conv2d(x, kernels[1], stride=(down, 1), padding=(y0, 0), groups=C)
+    return pad2d(x, -crop[0], -crop[1], -crop[2], -crop[3]) if any(crop) else x
 
 
 def filter2d(x: torch.Tensor, f: torch.Tensor, padding: Padding = 0, gain: float = 1) -> torch.Tensor:
