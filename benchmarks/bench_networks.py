@@ -98,10 +98,10 @@ class TrainStep:
                 b_ema.copy_(b)
 
 
-def rates(step, images: int, seconds: float, device: torch.device) -> tuple[float, float]:
-    """(median, best) images/s over timed blocks of single calls."""
+def rates(step, images: int, seconds: float, device: torch.device, warmup: int) -> tuple[float, float]:
+    """(median, best) images/s over timed single calls, after `warmup` calls."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    for _ in range(2):
+    for _ in range(warmup):
         step()
     samples, start = [], time.perf_counter()
     while time.perf_counter() - start < seconds or len(samples) < 3:
@@ -177,7 +177,8 @@ def main() -> None:
             step = make_step(what, mode, prec, G, D, G_ema, args.batch)
             row = f"{res:>4} {what:<6}{mode:<8}{layout:<14}{prec:<5}"
             try:
-                med, best = rates(step, args.batch, args.seconds, device)
+                # torch.compile keeps compiling (backward graphs, recompiles) during the first few calls.
+                med, best = rates(step, args.batch, args.seconds, device, warmup=6 if mode == "compile" else 2)
             except Exception as e:  # e.g. no compiler for torch.compile on this machine
                 print(f"{row} failed: {type(e).__name__}: {e}")
                 continue
