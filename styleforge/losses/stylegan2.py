@@ -1,0 +1,149 @@
+"""The StyleGAN2 loss: non-saturating logistic, R1 on reals, path-length regularisation, style mixing.
+
+One method per training phase (`Gmain`, `Greg`, `Gboth`, `Dmain`, `Dreg`, `Dboth`), as in
+stylegan2-ada-pytorch: the loop decides which phases run at a step; lazy regularisation is a phase that
+runs every k steps with its loss multiplied by k (the `gain`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from styleforge.registry import LOSSES
+
+PHASES = ("Gmain", "Greg", "Gboth", "Dmain", "Dreg", "Dboth")
+
+
+@LOSSES.register("stylegan2")
+class StyleGAN2Loss:
+    def __init__(
+        self,
+        G: torch.nn.Module,
+        D: torch.nn.Module,
+        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        r1_gamma: float = 10.0,
+        style_mixing: float = 0.9,
+        pl_weight: float = 2.0,
+        pl_batch_shrink: int = 2,
+        pl_decay: float = 0.01,
+    ):
+        self.G, self.D = G, D
+        self.augment = augment
+        self.r1_gamma = r1_gamma
+        self.style_mixing = style_mixing
+        self.pl_weight = pl_weight
+        self.pl_batch_shrink = pl_batch_shrink
+        self.pl_decay = pl_decay
+        self.pl_mean = torch.zeros([], device=next(G.parameters()).device)
+        self._pl_lengths: list[torch.Tensor] = []  # per-chunk mean lengths of the current Greg phase
+
+    # --- networks -----------------------------------------------------------------------------------
+    def run_G(self, z: torch.Tensor, c: torch.Tensor, update_emas: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        ws = self.G.mapping(z, c, update_emas=update_emas)  # [N, num_ws, w_dim]
+        if self.style_mixing > 0:
+            # With prob. style_mixing, the ws from a random crossover on come from a second latent.
+            cutoff = torch.randint(1, ws.shape[1], [], device=ws.device)
+            mixed = torch.rand([], device=ws.device) < self.style_mixing
+            cutoff = torch.where(mixed, cutoff, torch.full_like(cutoff, ws.shape[1]))
+            ws2 = self.G.mapping(torch.randn_like(z), c, update_emas=False)
+            take_second = torch.arange(ws.shape[1], device=ws.device)[None, :, None] >= cutoff
+            ws = torch.where(take_second, ws2, ws)
+        img = self.G.synthesis(ws, update_emas=update_emas)
+        return img, ws
+
+    def run_D(self, img: torch.Tensor, c: torch.Tensor, update_emas: bool = False) -> torch.Tensor:
+        if self.augment is not None:
+            img = self.augment(img)
+        return self.D(img, c)
+
+    # --- phases -------------------------------------------------------------------------------------
+    def accumulate_gradients(
+        self,
+        phase: str,
+        real_img: torch.Tensor,
+        real_c: torch.Tensor,
+        gen_z: torch.Tensor,
+        gen_c: torch.Tensor,
+        gain: float,
+    ) -> dict[str, torch.Tensor]:
+        """Runs one phase on one chunk of the batch and calls backward on `loss * gain`.
+
+        Returns detached per-sample statistics for reporting.
+        """
+        assert phase in PHASES, phase
+        stats: dict[str, torch.Tensor] = {}
+        do_Gmain = phase in ("Gmain", "Gboth")
+        do_Dmain = phase in ("Dmain", "Dboth")
+        do_Gpl = phase in ("Greg", "Gboth") and self.pl_weight > 0
+        do_Dr1 = phase in ("Dreg", "Dboth") and self.r1_gamma > 0
+
+        if do_Gmain:
+            gen_img, _ = self.run_G(gen_z, gen_c)
+            gen_logits = self.run_D(gen_img, gen_c)
+            loss_G = F.softplus(-gen_logits)  # -log(sigmoid(gen_logits))
+            stats["Loss/scores/fake"] = gen_logits.detach()
+            stats["Loss/G/loss"] = loss_G.detach()
+            loss_G.mean().mul(gain).backward()
+
+        if do_Gpl:
+            batch = max(gen_z.shape[0] // self.pl_batch_shrink, 1)
+            gen_img, gen_ws = self.run_G(gen_z[:batch], gen_c[:batch])
+            # Random image-space direction, scaled so the expected length does not depend on resolution.
+            pl_noise = torch.randn_like(gen_img) / np.sqrt(gen_img.shape[2] * gen_img.shape[3])
+            (pl_grads,) = torch.autograd.grad(
+                outputs=[(gen_img * pl_noise).sum()], inputs=[gen_ws], create_graph=True, only_inputs=True
+            )
+            pl_lengths = pl_grads.square().sum(2).mean(1).sqrt()  # [N]
+            self._pl_lengths.append(pl_lengths.mean().detach())
+            pl_mean = self.pl_mean.lerp(pl_lengths.mean().detach(), self.pl_decay)
+            pl_penalty = (pl_lengths - pl_mean).square()
+            stats["Loss/pl_penalty"] = pl_penalty.detach()
+            loss_Gpl = pl_penalty * self.pl_weight
+            # Adding 0 * image keeps every synthesis parameter in the graph (identical gradients across ranks).
+            (gen_img[:, 0, 0, 0] * 0 + loss_Gpl).mean().mul(gain).backward()
+
+        if do_Dmain:
+            gen_img, _ = self.run_G(gen_z, gen_c, update_emas=True)
+            gen_logits = self.run_D(gen_img.detach(), gen_c, update_emas=True)
+            loss_Dgen = F.softplus(gen_logits)  # -log(1 - sigmoid(gen_logits))
+            stats["Loss/scores/fake"] = gen_logits.detach()
+            loss_Dgen.mean().mul(gain).backward()
+
+        if do_Dmain or do_Dr1:
+            real = real_img.detach().requires_grad_(do_Dr1)
+            real_logits = self.run_D(real, real_c)
+            loss = torch.zeros_like(real_logits)
+            if do_Dmain:
+                loss_Dreal = F.softplus(-real_logits)  # -log(sigmoid(real_logits))
+                stats["Loss/scores/real"] = real_logits.detach()
+                stats["Loss/signs/real"] = real_logits.detach().sign()
+                stats["Loss/D/loss"] = (loss_Dgen + loss_Dreal).detach()
+                loss = loss + loss_Dreal
+            if do_Dr1:
+                (r1_grads,) = torch.autograd.grad(
+                    outputs=[real_logits.sum()], inputs=[real], create_graph=True, only_inputs=True
+                )
+                r1_penalty = r1_grads.square().sum([1, 2, 3])[:, None]  # [N, 1]
+                stats["Loss/r1_penalty"] = r1_penalty.detach()
+                loss = loss + r1_penalty * (self.r1_gamma / 2)
+            (real_logits * 0 + loss).mean().mul(gain).backward()
+        return stats
+
+    def phase_done(self, phase: str, all_mean: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """Called once per phase after every chunk on every rank: updates the path-length mean from the
+        lengths of the whole global batch (`all_mean` averages over ranks), so the result does not depend
+        on how the batch was split into chunks and ranks."""
+        if self._pl_lengths:
+            batch_mean = all_mean(torch.stack(self._pl_lengths).mean())
+            self.pl_mean.copy_(self.pl_mean.lerp(batch_mean, self.pl_decay))
+            self._pl_lengths.clear()
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"pl_mean": self.pl_mean.detach().clone()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.pl_mean.copy_(state["pl_mean"])

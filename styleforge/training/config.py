@@ -1,0 +1,183 @@
+"""Training configuration: one typed, validated dataclass, filled from a preset and command-line overrides.
+
+Every field is a command-line option (`--field-name`); a field left at None takes its value from the
+preset (`--cfg`), and a preset leaves untouched whatever the user set. The resolved config is written as
+JSON into the run directory and into every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from styleforge.errors import UserError
+
+PRESETS = ("auto", "stylegan2", "paper256", "paper512", "paper1024", "cifar", "cpu")
+
+
+@dataclass
+class TrainConfig:
+    # --- data and run -------------------------------------------------------------------------------
+    data: str = ""  # data set ZIP or folder written by `styleforge dataset`
+    outdir: str = "runs"  # runs go to OUTDIR/NNNNN-<desc>/
+    desc: str | None = None  # run name suffix (default: data set name, preset, methods)
+    cfg: str = "auto"  # preset: auto, stylegan2, paper256, paper512, paper1024, cifar, cpu
+    cond: bool = False  # train on the data set's labels
+    mirror: bool = False  # x-flip: doubles the data set with mirrored images
+    seed: int = 0
+    kimg: float | None = None  # training length in thousands of real images shown to D
+    time_budget: float | None = None  # stop (with a checkpoint) after this many seconds
+    # --- batch and optimisation ---------------------------------------------------------------------
+    batch: int | None = None  # global batch over all ranks
+    batch_gpu: int | None = None  # images per forward pass (gradient accumulation when < batch / ranks)
+    glr: float | None = None
+    dlr: float | None = None
+    betas: tuple[float, float] = (0.0, 0.99)
+    eps: float = 1e-8
+    # --- networks -----------------------------------------------------------------------------------
+    g: str = "stylegan2"  # generator registry name
+    d: str = "stylegan2"  # discriminator registry name
+    g_arch: str = "skip"
+    d_arch: str | None = None  # default resnet (orig for cifar)
+    z_dim: int | None = None
+    w_dim: int | None = None
+    map_layers: int | None = None
+    cbase: int | None = None  # channel_base; channels at res r = min(cbase / r, cmax)
+    cmax: int | None = None
+    mbstd_group: int | None = None
+    fp16_res: int | None = None  # reduced precision on the top N resolutions (CUDA only)
+    conv_clamp: float | None = None
+    g_kwargs: dict[str, Any] = field(default_factory=dict)  # extra generator kwargs (JSON)
+    d_kwargs: dict[str, Any] = field(default_factory=dict)  # extra discriminator kwargs (JSON)
+    # --- loss and regularisation --------------------------------------------------------------------
+    loss: str = "stylegan2"  # loss registry name
+    gamma: float | None = None  # R1 weight
+    r1_interval: int = 16  # lazy regularisation interval of R1 (0: every step, in D main)
+    pl_weight: float | None = None
+    pl_interval: int = 4
+    pl_decay: float = 0.01
+    pl_batch_shrink: int = 2
+    style_mixing: float | None = None
+    ema_kimg: float | None = None  # G EMA half-life in kimg
+    ema_rampup: float | None = None  # EMA half-life ramp-up (fraction of cur_nimg), 0 or None: off
+    loss_kwargs: dict[str, Any] = field(default_factory=dict)  # extra loss kwargs (JSON)
+    # --- augmentation -------------------------------------------------------------------------------
+    aug: str = "none"  # augmentation registry name: none, ada, diffaug
+    aug_p: float | None = None  # fixed p for ada (disables the adaptation)
+    ada_target: float = 0.6
+    ada_kimg: float = 500
+    ada_interval: int = 4
+    aug_kwargs: dict[str, Any] = field(default_factory=dict)  # extra augmentation kwargs (JSON)
+    # --- performance --------------------------------------------------------------------------------
+    precision: str = "fp32"  # fp32, bf16, fp16 (reduced precision is used on CUDA only)
+    compile: bool = False  # torch.compile the networks
+    workers: int = 1  # data loader worker processes
+    # --- reporting and checkpoints ------------------------------------------------------------------
+    tick_kimg: float | None = None  # progress/stats interval
+    snap: int | None = None  # checkpoint and sample grid every N ticks
+    keep: int = 3  # keep the last K checkpoints (plus the best by metric)
+    metrics: list[str] = field(default_factory=list)  # metrics evaluated at each checkpoint
+    grid_seeds: int = 32  # number of fixed seeds in the sample grids
+    resume: str | None = None  # checkpoint path, a run directory, or "latest"
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise UserError(f"unknown config option(s): {', '.join(unknown)}")
+        cfg = cls(**values)
+        if isinstance(cfg.betas, list):
+            cfg.betas = tuple(cfg.betas)
+        return cfg
+
+
+def preset_values(cfg: str, resolution: int, world_size: int) -> dict[str, Any]:
+    """The values a preset gives (train.py of stylegan2-ada-pytorch; `cpu` is ours, for demos and tests)."""
+    if cfg == "auto":
+        batch = max(min(world_size * min(4096 // resolution, 32), 64), world_size)
+        return dict(
+            kimg=25000, batch=batch, mbstd_group=min(batch // world_size, 4),
+            cbase=16384 if resolution < 512 else 32768, glr=0.002 if resolution >= 1024 else 0.0025,
+            gamma=0.0002 * resolution**2 / batch, ema_kimg=batch * 10 / 32, ema_rampup=0.05, map_layers=2,
+        )
+    table = {
+        "stylegan2": dict(kimg=25000, batch=32, mbstd_group=4, cbase=32768, glr=0.002, gamma=10, ema_kimg=10),
+        "paper256": dict(kimg=25000, batch=64, mbstd_group=8, cbase=16384, glr=0.0025, gamma=1, ema_kimg=20),
+        "paper512": dict(kimg=25000, batch=64, mbstd_group=8, cbase=32768, glr=0.0025, gamma=0.5, ema_kimg=20),
+        "paper1024": dict(kimg=25000, batch=32, mbstd_group=4, cbase=32768, glr=0.002, gamma=2, ema_kimg=10),
+        "cifar": dict(kimg=100000, batch=64, mbstd_group=32, cbase=32768, glr=0.0025, gamma=0.01, ema_kimg=500,
+                      ema_rampup=0.05, map_layers=2, pl_weight=0, style_mixing=0, d_arch="orig"),
+        # Small enough to learn the built-in digits on two CPU cores in minutes.
+        "cpu": dict(kimg=100, batch=32, mbstd_group=4, cbase=2048, glr=0.0025, gamma=0.05, ema_kimg=2,
+                    ema_rampup=0.05, map_layers=2, cmax=128, z_dim=128, w_dim=128, tick_kimg=1, snap=5),
+    }
+    if cfg not in table:
+        raise UserError(f"unknown preset --cfg {cfg!r}; choose one of: {', '.join(PRESETS)}")
+    return table[cfg]
+
+
+# What every preset shares unless it says otherwise.
+COMMON_DEFAULTS = dict(
+    map_layers=8, pl_weight=2.0, style_mixing=0.9, ema_rampup=0.0, d_arch="resnet",
+    cmax=512, z_dim=512, w_dim=512, tick_kimg=4.0, snap=10,
+)
+
+
+def resolve(cfg: TrainConfig, resolution: int, world_size: int) -> TrainConfig:
+    """Fills the fields the user left at None from the preset, then validates."""
+    values = dataclasses.asdict(cfg)
+    for key, value in {**COMMON_DEFAULTS, **preset_values(cfg.cfg, resolution, world_size)}.items():
+        if values[key] is None:
+            values[key] = value
+    if values["dlr"] is None:
+        values["dlr"] = values["glr"]
+    if values["batch_gpu"] is None:
+        values["batch_gpu"] = values["batch"] // world_size if values["batch"] else None
+    out = TrainConfig.from_dict(values)
+    validate(out, resolution, world_size)
+    return out
+
+
+def validate(cfg: TrainConfig, resolution: int, world_size: int) -> None:
+    def bad(msg: str) -> None:
+        raise UserError(msg)
+
+    if not cfg.data:
+        bad("--data is required (a data set written by `styleforge dataset`)")
+    if resolution < 4 or 2 ** int(math.log2(resolution)) != resolution:
+        bad(f"data set resolution {resolution} is not a power of two >= 4")
+    if cfg.batch is None or cfg.batch <= 0:
+        bad(f"--batch must be positive (got {cfg.batch})")
+    if cfg.batch % world_size:
+        bad(f"--batch {cfg.batch} is not divisible by the number of processes ({world_size})")
+    if cfg.batch_gpu <= 0 or (cfg.batch // world_size) % cfg.batch_gpu:
+        bad(f"--batch-gpu {cfg.batch_gpu} must divide the per-process batch {cfg.batch // world_size}")
+    if cfg.mbstd_group and cfg.batch_gpu % cfg.mbstd_group and cfg.mbstd_group < cfg.batch_gpu:
+        bad(f"--mbstd-group {cfg.mbstd_group} must divide --batch-gpu {cfg.batch_gpu}")
+    if cfg.precision not in ("fp32", "bf16", "fp16"):
+        bad(f"--precision must be fp32, bf16 or fp16 (got {cfg.precision!r})")
+    if cfg.aug_p is not None and cfg.aug != "ada":
+        bad(f"--aug-p fixes the probability of ADA; it has no effect with --aug {cfg.aug}")
+    if cfg.aug_p is not None and not 0 <= cfg.aug_p <= 1:
+        bad(f"--aug-p must lie in [0, 1] (got {cfg.aug_p})")
+    for name in ("glr", "dlr", "kimg", "tick_kimg", "ema_kimg"):
+        if getattr(cfg, name) is not None and getattr(cfg, name) <= 0:
+            bad(f"--{name.replace('_', '-')} must be positive (got {getattr(cfg, name)})")
+    for name in ("gamma", "pl_weight", "style_mixing"):
+        if getattr(cfg, name) < 0:
+            bad(f"--{name.replace('_', '-')} must be >= 0 (got {getattr(cfg, name)})")
+    if not 0 <= cfg.style_mixing <= 1:
+        bad(f"--style-mixing is a probability (got {cfg.style_mixing})")
+    if cfg.r1_interval < 0 or cfg.pl_interval < 1:
+        bad("--r1-interval must be >= 0 and --pl-interval >= 1")
+    if cfg.pl_batch_shrink < 1 or cfg.batch_gpu % cfg.pl_batch_shrink and cfg.pl_weight > 0:
+        bad(f"--pl-batch-shrink {cfg.pl_batch_shrink} must divide --batch-gpu {cfg.batch_gpu}")
+    if cfg.snap < 1 or cfg.keep < 1:
+        bad("--snap and --keep must be >= 1")
