@@ -12,6 +12,7 @@ from styleforge.errors import UserError
 # subcommand -> module. Each module keeps its library functions importable and testable.
 COMMANDS: dict[str, str] = {
     "train": "styleforge.tools.train_cmd",
+    "demo": "styleforge.tools.demo_cmd",
 }
 
 
