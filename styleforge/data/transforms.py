@@ -28,7 +28,8 @@ def convert_channels(img: PIL.Image.Image, channels: int) -> PIL.Image.Image:
         # 16-bit grayscale: Pillow's convert() clips to 255 instead of scaling.
         array = np.asarray(img, dtype=np.float64) / 257
         img = PIL.Image.fromarray(np.clip(np.round(array), 0, 255).astype(np.uint8), "L")
-    return img.convert("L" if channels == 1 else "RGB")
+    mode = "L" if channels == 1 else "RGB"
+    return img if img.mode == mode else img.convert(mode)
 
 
 def apply_transform(
