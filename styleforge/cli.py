@@ -11,6 +11,7 @@ from styleforge.errors import UserError
 
 # subcommand -> module. Each module keeps its library functions importable and testable.
 COMMANDS: dict[str, str] = {
+    "dataset": "styleforge.tools.dataset_cmd",
     "train": "styleforge.tools.train_cmd",
     "demo": "styleforge.tools.demo_cmd",
 }
