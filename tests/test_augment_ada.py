@@ -16,16 +16,6 @@ N_DRAWS = 20000  # parameter draws for the statistical tests: std estimates with
 LUMA = torch.tensor([1.0, 1.0, 1.0]) / math.sqrt(3)
 
 
-@pytest.fixture(autouse=True)
-def _seeded_single_thread():
-    # Tiny tensors gain nothing from threads, and on small VMs OpenMP hand-offs made the gradchecks 25x slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)
-
-
 def only(op: str, p: float = 1.0, **options) -> AdaptiveAugment:
     return AdaptiveAugment(preset=None, p=p, **{op: 1}, **options)
 

@@ -10,16 +10,6 @@ from styleforge.errors import UserError
 N = 512
 
 
-@pytest.fixture(autouse=True)
-def _seeded_single_thread():
-    # Tiny tensors gain nothing from threads, and on small VMs OpenMP hand-offs made the gradchecks 25x slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_brightness_adds_a_per_sample_constant_in_half_range():
     x = torch.rand(N, 3, 8, 8) * 2 - 1
     shift = rand_brightness(x) - x
