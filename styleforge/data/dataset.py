@@ -148,7 +148,7 @@ class ImageDataset(torch.utils.data.Dataset):
         except BadImage as e:
             raise UserError(f"{self._where(name)}: {e}") from None
         img = convert_channels(img, channels or image_channels(img))
-        array = np.asarray(img)
+        array = np.array(img)  # a writable copy (torch refuses read-only buffers)
         return array[np.newaxis] if array.ndim == 2 else array.transpose(2, 0, 1)
 
     def _read(self, name: str) -> bytes:

@@ -309,9 +309,12 @@ class Trainer:
                         augment_p=getattr(self.augment, "p", None),
                         ada=self.ada.state_dict() if self.ada is not None else None)
         path.parent.mkdir(exist_ok=True)
-        ckpt_io.save_checkpoint(path, {"G": self.G, "D": self.D, "G_ema": self.G_ema},
-                                {"opt_G": self.opt_G, "opt_D": self.opt_D}, extra, progress,
-                                dataclasses.asdict(self.cfg))
+        try:
+            ckpt_io.save_checkpoint(path, {"G": self.G, "D": self.D, "G_ema": self.G_ema},
+                                    {"opt_G": self.opt_G, "opt_D": self.opt_D}, extra, progress,
+                                    dataclasses.asdict(self.cfg))
+        except FloatingPointError as e:
+            raise TrainingDiverged(f"{e} (step {self.batch_idx}); stopping, earlier checkpoints are kept") from e
         ckpt_io.prune_checkpoints(self.run_dir, self.cfg.keep)
         return path
 
