@@ -11,6 +11,7 @@ from styleforge.errors import UserError
 
 # subcommand -> module. Each module keeps its library functions importable and testable.
 COMMANDS: dict[str, str] = {
+    "metrics": "styleforge.tools.metrics_cmd",
 }
 
 
