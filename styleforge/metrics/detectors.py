@@ -57,13 +57,6 @@ class Detector:
         self.call_kwargs = dict(call_kwargs or {})
         self.rgb = rgb  # built-in and NVIDIA networks want 3 channels; custom ones get the data's own
 
-    @property
-    def device(self) -> torch.device:
-        if isinstance(self.net, nn.Module):
-            for t in self.net.parameters():
-                return t.device
-        return torch.device("cpu")
-
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         if self.rgb and images.shape[1] == 1:
             images = images.repeat(1, 3, 1, 1)
@@ -74,12 +67,21 @@ class Detector:
         return out.reshape(out.shape[0], -1).to(torch.float32)  # [N, D]
 
 
-def _takes_nvidia_kwargs(net: torch.jit.ScriptModule, role: Role) -> bool:
+def _nvidia_style(net: Callable, role: str) -> bool:
+    """Whether `net` takes NVIDIA's keyword arguments: our built-in networks, and TorchScript networks
+    whose forward declares them (read from the compiled signature)."""
+    if isinstance(net, InceptionV3FID | VGG16):
+        return True
     try:
         names = {a.name for a in net.forward.schema.arguments}
     except AttributeError:
         return False
-    return set(role.call_kwargs) <= names
+    return set(ROLES[role].call_kwargs) <= names
+
+
+def _detector(net: Callable, role: str, identity: str) -> Detector:
+    nvidia_style = _nvidia_style(net, role)
+    return Detector(net, identity, call_kwargs=ROLES[role].call_kwargs if nvidia_style else None, rgb=nvidia_style)
 
 
 def _state_identity(module: nn.Module) -> str:
@@ -106,11 +108,9 @@ def build_builtin(network: str, states: list[dict[str, torch.Tensor]], source: s
 
 
 def wrap_module(net: nn.Module, role: str, identity: str | None = None) -> Detector:
-    """A detector from a module in memory: ours are called NVIDIA-style, any other as `net(images)`."""
-    builtin = isinstance(net, InceptionV3FID | VGG16)
+    """A detector from a module in memory (see the module docstring for how it is called)."""
     net.eval().requires_grad_(False)
-    return Detector(net, identity or f"{type(net).__name__}:{_state_identity(net)}",
-                    call_kwargs=ROLES[role].call_kwargs if builtin else None, rgb=builtin)
+    return _detector(net, role, identity or f"{type(net).__name__}:{_state_identity(net)}")
 
 
 def _load_network(network: str, paths: tuple[Path, ...], kind: str, device: torch.device) -> nn.Module:
@@ -152,7 +152,4 @@ def load_detector(role: str, path: str | os.PathLike | None = None, kind: str = 
            str(device))
     if key not in _loaded:
         _loaded[key] = _load_network(spec.network, paths, kind, device)
-    net = _loaded[key]
-    nvidia_style = kind == "state-dict" or _takes_nvidia_kwargs(net, spec)
-    identity = "+".join(f"{p.name}:{d[:16]}" for p, d in zip(paths, digests))
-    return Detector(net, identity, call_kwargs=spec.call_kwargs if nvidia_style else None, rgb=nvidia_style)
+    return _detector(_loaded[key], role, "+".join(f"{p.name}:{d[:16]}" for p, d in zip(paths, digests)))
