@@ -34,6 +34,8 @@ def compute_metric(name: str, G: torch.nn.Module, data_path: str | os.PathLike |
     Returns {"results": {key: value}, "metric": name, "total_time": s, "num_gen": n, "world_size": w}.
     """
     metric = METRICS.get(name)
+    if world_size > 1 and not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        raise ValueError(f"world_size={world_size} needs torch.distributed to be initialised on every rank")
     ctx = MetricContext(
         G=G, data_path=data_path,
         extract=ExtractOptions(device=torch.device(device), batch_size=batch_size, rank=rank, world_size=world_size,
