@@ -14,6 +14,7 @@ COMMANDS: dict[str, str] = {
     "dataset": "styleforge.tools.dataset_cmd",
     "train": "styleforge.tools.train_cmd",
     "demo": "styleforge.tools.demo_cmd",
+    "metrics": "styleforge.tools.metrics_cmd",
 }
 
 
