@@ -428,7 +428,8 @@ class Trainer:
         if "Progress/augment" in entry:
             line += f" p {mean('Progress/augment'):.3f}"
         self.log(line)
-        bar.set_postfix(G=f"{mean('Loss/G/loss'):.3f}", D=f"{mean('Loss/D/loss'):.3f}")
+        bar.set_postfix(kimg=f"{mean('Progress/kimg'):.1f}", s_per_kimg=f"{mean('Timing/sec_per_kimg'):.1f}",
+                        G=f"{mean('Loss/G/loss'):.3f}", D=f"{mean('Loss/D/loss'):.3f}")
 
     def _snapshot(self) -> None:
         path = ckpt_io.checkpoint_path(self.run_dir, self.cur_nimg)
