@@ -31,7 +31,7 @@ from styleforge.metrics.compute import append_metric_result, compute_metric
 from styleforge.registry import AUGMENTATIONS, DISCRIMINATORS, GENERATORS, LOSSES, METRICS
 from styleforge.training import checkpoint as ckpt_io
 from styleforge.training import distributed as dist_utils
-from styleforge.training.config import TrainConfig, resolve
+from styleforge.training.config import TrainConfig, loss_options, resolve
 from styleforge.training.data_stream import ChunkSampler
 from styleforge.training.phases import Phase, make_optimizer, make_phases
 from styleforge.training.report import RunWriter, TickStats
@@ -63,6 +63,8 @@ def network_kwargs(cfg: TrainConfig, resolution: int, channels: int, c_dim: int)
         num_fp16_res=cfg.fp16_res or 0, conv_clamp=cfg.conv_clamp,
         epilogue_kwargs=dict(mbstd_group_size=cfg.mbstd_group),
     )
+    if cfg.sel:
+        g_kwargs["synthesis_kwargs"]["use_sel"] = True
     return _merge(g_kwargs, cfg.g_kwargs), _merge(d_kwargs, cfg.d_kwargs)
 
 
@@ -155,7 +157,7 @@ class Trainer:
             self.augment = AUGMENTATIONS.create(cfg.aug, **aug_kwargs).train().requires_grad_(False).to(device)
         self.loss = LOSSES.create(
             cfg.loss, G=self.G, D=self.D, augment=self.augment, r1_gamma=cfg.gamma, style_mixing=cfg.style_mixing,
-            pl_weight=cfg.pl_weight, pl_batch_shrink=cfg.pl_batch_shrink, pl_decay=cfg.pl_decay, **cfg.loss_kwargs,
+            pl_weight=cfg.pl_weight, pl_batch_shrink=cfg.pl_batch_shrink, pl_decay=cfg.pl_decay, **loss_options(cfg),
         )
         self.opt_G = make_optimizer(self.G, cfg.glr, cfg.betas, cfg.eps, cfg.pl_interval)
         self.opt_D = make_optimizer(self.D, cfg.dlr, cfg.betas, cfg.eps, cfg.r1_interval)
