@@ -31,9 +31,13 @@ def feature_statistics_mix(x: torch.Tensor, y: torch.Tensor, alpha: float | torc
 def _mix(x: torch.Tensor, stats_x: tuple[torch.Tensor, torch.Tensor], stats_y: tuple[torch.Tensor, torch.Tensor],
          alpha: float | torch.Tensor) -> torch.Tensor:
     (mean_x, var_x), (mean_y, var_y) = stats_x, stats_y
-    fsm = (x - mean_x) * ((var_y + EPS) / (var_x + EPS)).sqrt() + mean_y
-    # lerp returns x exactly for alpha = 1 and fsm exactly for alpha = 0.
-    return torch.lerp(fsm, x, torch.as_tensor(alpha, dtype=x.dtype, device=x.device))
+    # alpha * x + (1 - alpha) * ((x - mean_x) * ratio + mean_y) is a per-channel affine map of x: computing
+    # its coefficients on [N, C, 1, 1] leaves one pass over the feature map (and x exactly for alpha = 1).
+    ratio = ((var_y + EPS) / (var_x + EPS)).sqrt()
+    alpha = torch.as_tensor(alpha, dtype=x.dtype, device=x.device)
+    scale = torch.lerp(ratio, torch.ones_like(ratio), alpha)
+    shift = (1 - alpha) * (mean_y - mean_x * ratio)
+    return torch.addcmul(shift, x, scale)
 
 
 @dataclass
