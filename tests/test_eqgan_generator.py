@@ -133,3 +133,36 @@ def test_a_hand_made_spec_renders_its_levels():
     maps = spec.render(9)
     assert spec.batch_size == 2 and [m.shape[1] for m in maps] == [1, 2, 4]
     assert torch.allclose(maps[0][:, :, 4, 4], torch.tensor(1.01))  # peak at the centre of the grid
+
+
+def test_official_eqgan_names_and_arguments_map_to_ours():
+    import re
+
+    from styleforge.networks.official import network_from_official, official_kwargs_to_ours, official_name_to_ours
+
+    assert official_name_to_ours("synthesis.hm_conv1_b16.bias", "G") == "synthesis.heatmap_encoder.levels.1.conv1.bias"
+    assert official_name_to_ours("synthesis.b32.conv0.sel.output.1.weight", "G") == "synthesis.b32.conv0.sel.out.weight"
+    assert official_name_to_ours("synthesis.b4.torgb.sel.sigma.bias", "G") == "synthesis.b4.torgb.sel.gamma.bias"
+    ours = sel_G(res=16)
+    official_kwargs = dict(ours.init_kwargs, use_sel=True, config_kwargs={},
+                           synthesis_kwargs={"channel_base": 128, "channel_max": 8, "architecture": "skip"})
+    assert official_kwargs_to_ours(official_kwargs, "G") == ours.init_kwargs
+    to_official = [(r"heatmap_encoder\.levels\.0\.conv(\d)", r"hm_conv\1_b8"),
+                   (r"heatmap_encoder\.levels\.1\.conv(\d)", r"hm_conv\1_b16"),
+                   (r"heatmap_encoder\.levels\.2\.conv(\d)", r"hm_conv\1_b32"),
+                   (r"sel\.shared\.", "sel.shared.0."), (r"sel\.gamma\.", "sel.sigma."), (r"sel\.beta\.", "sel.mu."),
+                   (r"sel\.out\.", "sel.output.1.")]
+    official_state = {}
+    for name, value in ours.state_dict().items():
+        for pattern, replacement in to_official:
+            name = re.sub(pattern, replacement, name)
+        official_state[name] = value
+    assert "synthesis.hm_conv0_b8.weight" in official_state and "synthesis.b8.conv1.sel.mu.bias" in official_state
+    loaded = network_from_official(official_kwargs, official_state, "G")
+    z, spec = torch.randn(2, 8), sample_heatmap_spec(2)
+    img = ours(z, None, noise_mode="const", centres=spec)
+    assert torch.equal(loaded(z, None, noise_mode="const", centres=spec), img)
+    # Without SEL, EqGAN-SA's (unused) heatmap encoders are dropped.
+    plain_kwargs = dict(official_kwargs, use_sel=False)
+    plain_state = {k: v for k, v in official_state.items() if ".sel." not in k}
+    assert network_from_official(plain_kwargs, plain_state, "G").synthesis.heatmap_encoder is None
