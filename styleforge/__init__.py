@@ -6,7 +6,18 @@ __version__ = "0.1.0"
 
 
 def load(path, key: str | None = None, device="cpu"):
-    """Loads a generator (by default G_ema) from a network file or training checkpoint, in eval mode."""
-    from styleforge.networks.persistence import load_network
+    """Loads a generator (by default G_ema) from a network file or training checkpoint, in eval mode.
 
-    return load_network(path, key=key, device=device)
+    A generator comes with its conveniences bound: `G.generate(seeds, psi=...)` (see `styleforge.tools.generate`).
+    """
+    import types
+
+    from styleforge.networks.persistence import load_network
+    from styleforge.registry import GENERATORS
+
+    net = load_network(path, key=key, device=device)
+    if net.registry_name in GENERATORS:
+        from styleforge.tools.generate import generate
+
+        net.generate = types.MethodType(generate, net)
+    return net
