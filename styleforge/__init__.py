@@ -13,10 +13,9 @@ def load(path, key: str | None = None, device="cpu"):
     import types
 
     from styleforge.networks.persistence import load_network
-    from styleforge.registry import GENERATORS
 
     net = load_network(path, key=key, device=device)
-    if net.registry_name in GENERATORS:
+    if hasattr(net, "mapping") and hasattr(net, "synthesis"):  # the generator contract
         from styleforge.tools.generate import generate
 
         net.generate = types.MethodType(generate, net)

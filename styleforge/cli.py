@@ -12,6 +12,12 @@ from styleforge.errors import UserError
 # subcommand -> module. Each module keeps its library functions importable and testable.
 COMMANDS: dict[str, str] = {
     "train": "styleforge.tools.train_cmd",
+    "generate": "styleforge.tools.generate_cmd",
+    "mix": "styleforge.tools.mix_cmd",
+    "video": "styleforge.tools.video_cmd",
+    "project": "styleforge.tools.project_cmd",
+    "import": "styleforge.tools.import_cmd",
+    "export": "styleforge.tools.export_cmd",
 }
 
 

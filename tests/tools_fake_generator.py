@@ -42,7 +42,7 @@ class FakeSynthesis(torch.nn.Module):
         for i in range(self.num_ws):
             res = self.resolutions[i // 2]
             self.register_buffer(f"layer{i}_noise_const", torch.randn(res, res))
-        self.noise_strength = torch.nn.Parameter(torch.full([self.num_ws], 0.1))
+        self.noise_strength = torch.nn.Parameter(torch.zeros([self.num_ws]))
         self.to_rgb = torch.nn.Conv2d(channels, img_channels, 1)
 
     def forward(self, ws, noise_mode="random", update_emas=False):
@@ -50,7 +50,8 @@ class FakeSynthesis(torch.nn.Module):
         for i in range(self.num_ws):
             if i and i % 2 == 0:
                 x = F.interpolate(x, scale_factor=2, mode="nearest")
-            x = self.convs[i](x * (1 + self.affines[i](ws[:, i]))[:, :, None, None])
+            x = self.convs[i](x * self.affines[i](ws[:, i])[:, :, None, None])
+            x = x * (x.square().mean((1, 2, 3), keepdim=True) + 1e-8).rsqrt()  # keep activations at unit scale
             if noise_mode == "random":
                 x = x + torch.randn_like(x[:, :1]) * self.noise_strength[i]
             elif noise_mode == "const":

@@ -27,8 +27,9 @@ def synthesize(G: torch.nn.Module, ws: torch.Tensor, noise_mode: str) -> torch.T
 
 
 @contextlib.contextmanager
-def noise_seeded_by(seed: int | None, device: torch.device) -> Iterator[None]:
-    """Within it, torch's random noise depends only on `seed` (no-op for None); the caller's RNG is untouched."""
+def seeded_torch_rng(seed: int | None, device: torch.device) -> Iterator[None]:
+    """Within it, torch's global RNG (e.g. random noise) depends only on `seed` (no-op for None); the caller's RNG
+    state is restored afterwards."""
     if seed is None:
         yield
         return
@@ -66,7 +67,7 @@ def generate(
         z = seeds_to_z(batch, G.z_dim, device)  # [n, z_dim]
         c = class_labels(G, class_idx, len(batch), device)  # [n, c_dim]
         ws = G.mapping(z, c, truncation_psi=psi, truncation_cutoff=truncation_cutoff)  # [n, num_ws, w_dim]
-        with noise_seeded_by(batch[0] if noise_mode == "random" else None, device):
+        with seeded_torch_rng(batch[0] if noise_mode == "random" else None, device):
             img = synthesize(G, ws, noise_mode)
         images.append(to_uint8(img))
     return np.concatenate(images)
