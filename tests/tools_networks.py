@@ -8,8 +8,8 @@ import styleforge.networks  # noqa: F401  (registers the networks)
 from styleforge.registry import GENERATORS
 
 
-def tiny_generator(c_dim: int = 0, seed: int = 0) -> torch.nn.Module:
-    """A 16x16 StyleGAN2 G (6 ws) with visible noise, so that noise modes differ."""
+def tiny_generator(c_dim: int = 0, seed: int = 0, noise_strength: float = 0.3) -> torch.nn.Module:
+    """A 16x16 StyleGAN2 G (6 ws), by default with visible noise so that noise modes differ."""
     torch.manual_seed(seed)
     if "stylegan2" in GENERATORS:
         G = GENERATORS.get("stylegan2")(z_dim=32, c_dim=c_dim, w_dim=32, img_resolution=16,
@@ -22,5 +22,5 @@ def tiny_generator(c_dim: int = 0, seed: int = 0) -> torch.nn.Module:
     with torch.no_grad():
         for name, param in G.named_parameters():
             if name.endswith("noise_strength"):
-                param.fill_(0.3)  # the official initial value is 0, which would hide the noise
+                param.fill_(noise_strength)  # the official initial value is 0, which hides the noise
     return G.eval().requires_grad_(False)

@@ -69,13 +69,18 @@ def example_inputs(G: torch.nn.Module, seeds: list[int], device: torch.device) -
 
 def _export_torchscript(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], path: Path) -> None:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape-dependent Python branches are expected
+        # Shape-dependent Python branches are expected; TorchScript is deprecated in torch 2.x but still the format
+        # that C++ (libtorch) deployments load.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
         traced = torch.jit.trace(model, inputs, check_trace=False)
     traced.save(str(path))
 
 
 def _run_torchscript(path: Path, inputs: tuple[torch.Tensor, ...]) -> np.ndarray:
-    loaded = torch.jit.load(str(path), map_location=inputs[0].device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        loaded = torch.jit.load(str(path), map_location=inputs[0].device)
     with torch.no_grad():
         return loaded(*inputs).float().cpu().numpy()
 

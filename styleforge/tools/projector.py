@@ -167,7 +167,7 @@ def project(
     """
     s = settings or ProjectionSettings()
     device = torch.device(device) if device is not None else network_device(G)
-    target = torch.as_tensor(np.asarray(target)).to(device)
+    target = (target if torch.is_tensor(target) else torch.from_numpy(np.array(target))).to(device)
     expected = (G.img_resolution, G.img_resolution, G.img_channels)
     if tuple(target.shape) != expected:
         raise UserError(f"target of shape {tuple(target.shape)}: expected {expected} (use load_target)")
