@@ -40,22 +40,24 @@ class StyleGAN2Loss:
         self.pl_decay = pl_decay
         self.pl_mean = torch.zeros([], device=next(G.parameters()).device)
         self._pl_lengths: list[torch.Tensor] = []  # per-chunk mean lengths of the current Greg phase
+        self._w_means: list[torch.Tensor] = []  # per-chunk mean w of the current D phase (for w_avg)
 
     # --- networks -----------------------------------------------------------------------------------
-    def run_G(self, z: torch.Tensor, c: torch.Tensor, update_emas: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        ws = self.G.mapping(z, c, update_emas=update_emas)  # [N, num_ws, w_dim]
+    def run_G(self, z: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # w_avg is not updated here but in phase_done, from the whole global batch.
+        ws = self.G.mapping(z, c)  # [N, num_ws, w_dim]
         if self.style_mixing > 0:
             # With prob. style_mixing, the ws from a random crossover on come from a second latent.
             cutoff = torch.randint(1, ws.shape[1], [], device=ws.device)
             mixed = torch.rand([], device=ws.device) < self.style_mixing
             cutoff = torch.where(mixed, cutoff, torch.full_like(cutoff, ws.shape[1]))
-            ws2 = self.G.mapping(torch.randn_like(z), c, update_emas=False)
+            ws2 = self.G.mapping(torch.randn_like(z), c)
             take_second = torch.arange(ws.shape[1], device=ws.device)[None, :, None] >= cutoff
             ws = torch.where(take_second, ws2, ws)
-        img = self.G.synthesis(ws, update_emas=update_emas)
+        img = self.G.synthesis(ws)
         return img, ws
 
-    def run_D(self, img: torch.Tensor, c: torch.Tensor, update_emas: bool = False) -> torch.Tensor:
+    def run_D(self, img: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         if self.augment is not None:
             img = self.augment(img)
         return self.D(img, c)
@@ -107,8 +109,10 @@ class StyleGAN2Loss:
             (gen_img[:, 0, 0, 0] * 0 + loss_Gpl).mean().mul(gain).backward()
 
         if do_Dmain:
-            gen_img, _ = self.run_G(gen_z, gen_c, update_emas=True)
-            gen_logits = self.run_D(gen_img.detach(), gen_c, update_emas=True)
+            with torch.no_grad():
+                gen_img, gen_ws = self.run_G(gen_z, gen_c)
+            self._w_means.append(gen_ws[:, 0].float().mean(dim=0))  # ws[:, 0] is never style-mixed
+            gen_logits = self.run_D(gen_img, gen_c)
             loss_Dgen = F.softplus(gen_logits)  # -log(1 - sigmoid(gen_logits))
             stats["Loss/scores/fake"] = gen_logits.detach()
             loss_Dgen.mean().mul(gain).backward()
@@ -134,13 +138,18 @@ class StyleGAN2Loss:
         return stats
 
     def phase_done(self, phase: str, all_mean: Callable[[torch.Tensor], torch.Tensor]) -> None:
-        """Called once per phase after every chunk on every rank: updates the path-length mean from the
-        lengths of the whole global batch (`all_mean` averages over ranks), so the result does not depend
-        on how the batch was split into chunks and ranks."""
+        """Called once per phase after every chunk on every rank: updates the running means (path length,
+        G's w_avg) from the whole global batch (`all_mean` averages over ranks), so the result does not
+        depend on how the batch was split into chunks and ranks."""
         if self._pl_lengths:
             batch_mean = all_mean(torch.stack(self._pl_lengths).mean())
             self.pl_mean.copy_(self.pl_mean.lerp(batch_mean, self.pl_decay))
             self._pl_lengths.clear()
+        mapping = self.G.mapping
+        if self._w_means and getattr(mapping, "w_avg_beta", None) is not None:
+            batch_mean = all_mean(torch.stack(self._w_means).mean(dim=0))
+            mapping.w_avg.copy_(batch_mean.to(mapping.w_avg.dtype).lerp(mapping.w_avg, mapping.w_avg_beta))
+        self._w_means.clear()
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {"pl_mean": self.pl_mean.detach().clone()}

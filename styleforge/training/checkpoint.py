@@ -137,7 +137,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
 
 
 def checkpoint_path(run_dir: Path, cur_nimg: int) -> Path:
-    return run_dir / CHECKPOINT_DIR / f"ckpt-{cur_nimg // 1000:08d}.safetensors"
+    return run_dir / CHECKPOINT_DIR / f"ckpt-{cur_nimg:010d}.safetensors"  # named by images shown
 
 
 def list_checkpoints(run_dir: Path) -> list[Path]:

@@ -23,6 +23,7 @@ from tqdm import tqdm
 import styleforge.augment  # noqa: F401  (registers augmentations)
 import styleforge.losses  # noqa: F401  (registers losses)
 import styleforge.networks  # noqa: F401  (registers networks)
+from styleforge.augment.adaptive import AdaptiveP
 from styleforge.data.dataset import ImageDataset, check_compatible
 from styleforge.errors import UserError
 from styleforge.images import save_grid
@@ -159,7 +160,8 @@ class Trainer:
             "D", self.D, self.opt_D, cfg.r1_interval
         )
         self.cur_nimg, self.batch_idx, self.tick = 0, 0, 0
-        self.ada_signs = torch.zeros(2, dtype=torch.float64, device=device)  # [sum of sign(D(real)), count]
+        self.ada = (AdaptiveP(cfg.ada_target, cfg.ada_kimg, cfg.ada_interval)
+                    if cfg.aug == "ada" and cfg.aug_p is None else None)
         if self.resumed is not None:
             self._restore(self.resumed)
         else:
@@ -178,9 +180,10 @@ class Trainer:
         self.opt_D.load_state_dict(ckpt.optimizers["opt_D"])
         self.loss.load_state_dict({k[len("loss."):]: v.to(self.device) for k, v in ckpt.extra.items()
                                    if k.startswith("loss.")})
-        if self.augment is not None and "augment_p" in ckpt.progress:
+        if ckpt.progress.get("augment_p") is not None:
             self.augment.p = ckpt.progress["augment_p"]
-        self.ada_signs.copy_(ckpt.extra["ada_signs"])
+        if self.ada is not None:
+            self.ada.load_state_dict(ckpt.progress["ada"])
         self.cur_nimg = ckpt.progress["cur_nimg"]
         self.batch_idx = ckpt.progress["batch_idx"]
         self.tick = ckpt.progress["tick"]
@@ -242,6 +245,7 @@ class Trainer:
             phase.module.requires_grad_(True)
             phase.opt.zero_grad(set_to_none=True)
             phase_losses: dict[str, torch.Tensor] = {}
+            real_signs = []
             for chunk, (real_img, real_c) in zip(self.my_chunks, reals):
                 torch.manual_seed(chunk_seed(cfg.seed, self.batch_idx, phase_idx, chunk))
                 gen_z, gen_c = self._gen_inputs()
@@ -253,8 +257,9 @@ class Trainer:
                     stats.add(name, value)
                     phase_losses[name] = phase_losses.get(name, 0) + value.float().mean() / len(self.my_chunks)
                 if "Loss/signs/real" in values:
-                    signs = values["Loss/signs/real"].double()
-                    self.ada_signs += torch.stack([signs.sum(), torch.ones_like(signs).sum()])
+                    real_signs.append(values["Loss/signs/real"])
+            if real_signs and self.ada is not None:
+                self.ada.accumulate(torch.cat(real_signs))  # once per D step, whatever the chunking
             self.loss.phase_done(phase.name, dist_utils.all_mean)
             phase.module.requires_grad_(False)
             self._check_finite(phase.name, phase_losses)
@@ -291,30 +296,25 @@ class Trainer:
             b_ema.copy_(b)
 
     def _adapt_augment(self) -> None:
-        """ADA: every ada_interval steps, move p towards E[sign(D(real))] = target."""
-        cfg = self.cfg
-        if cfg.aug != "ada" or cfg.aug_p is not None or self.batch_idx % cfg.ada_interval != cfg.ada_interval - 1:
-            return
-        signs = dist_utils.all_reduce_sum(self.ada_signs.clone())
-        self.ada_signs.zero_()
-        if signs[1] > 0:
-            rt = float(signs[0] / signs[1])
-            adjust = np.sign(rt - cfg.ada_target) * cfg.batch * cfg.ada_interval / (cfg.ada_kimg * 1000)
-            self.augment.p = max(float(self.augment.p) + adjust, 0.0)
-            self.last_rt = rt
+        """ADA: every ada_interval D steps, move p towards holding E[sign(D(real))] at the target."""
+        if self.ada is not None and self.ada.ready:
+            dist_utils.all_reduce_sum(self.ada.stats)
+            self.augment.p = self.ada.update(self.augment.p, self.cfg.batch)
 
     # --- ticks and snapshots ------------------------------------------------------------------------
     def _checkpoint(self) -> Path:
         path = ckpt_io.checkpoint_path(self.run_dir, self.cur_nimg)
         extra = {f"loss.{k}": v for k, v in self.loss.state_dict().items()}
-        extra["ada_signs"] = self.ada_signs
         progress = dict(cur_nimg=self.cur_nimg, batch_idx=self.batch_idx, tick=self.tick,
-                        augment_p=float(self.augment.p) if self.augment is not None and hasattr(self.augment, "p")
-                        else None)
+                        augment_p=getattr(self.augment, "p", None),
+                        ada=self.ada.state_dict() if self.ada is not None else None)
         path.parent.mkdir(exist_ok=True)
-        ckpt_io.save_checkpoint(path, {"G": self.G, "D": self.D, "G_ema": self.G_ema},
-                                {"opt_G": self.opt_G, "opt_D": self.opt_D}, extra, progress,
-                                dataclasses.asdict(self.cfg))
+        try:
+            ckpt_io.save_checkpoint(path, {"G": self.G, "D": self.D, "G_ema": self.G_ema},
+                                    {"opt_G": self.opt_G, "opt_D": self.opt_D}, extra, progress,
+                                    dataclasses.asdict(self.cfg))
+        except FloatingPointError as e:
+            raise TrainingDiverged(f"{e} (step {self.batch_idx}); stopping, earlier checkpoints are kept") from e
         ckpt_io.prune_checkpoints(self.run_dir, self.cfg.keep)
         return path
 
@@ -357,8 +357,8 @@ class Trainer:
         }
         if self.augment is not None and hasattr(self.augment, "p"):
             scalars["Progress/augment"] = float(self.augment.p)
-        if getattr(self, "last_rt", None) is not None:
-            scalars["Progress/ada_rt"] = self.last_rt
+        if self.ada is not None and self.ada.last_rt is not None:
+            scalars["Progress/ada_rt"] = self.ada.last_rt
         entry.update({k: {"mean": float(v)} for k, v in scalars.items()})
         entry["timestamp"] = time.time()
         return entry

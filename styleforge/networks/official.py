@@ -1,0 +1,112 @@
+"""Official NVlabs StyleGAN2(-ADA) networks -> ours: constructor kwargs and state dicts.
+
+Our modules mirror the official module tree (NVlabs/stylegan2-ada-pytorch `training/networks.py`,
+also the `networks_stylegan2.py` of NVlabs/stylegan3), so every official parameter and buffer has
+a counterpart of the same name and shape. Buffers are all kept:
+- `mapping.w_avg`: the tracked mean w, needed for truncation;
+- `noise_const`: the fixed noise of `noise_mode='const'`, part of what an imported model generates;
+- `resample_filter`: the FIR filter, used as given (so a model trained with another filter works).
+Converting checks that every key is one the official networks have, so a state dict of some other
+network fails loudly here instead of half-loading later.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from styleforge.errors import UserError
+
+_LAYER = r"(weight|bias)"
+_MAPPING = rf"mapping\.(fc\d+|embed)\.{_LAYER}|mapping\.w_avg"
+# Official key patterns; ours are the same names.
+OFFICIAL_KEYS: dict[str, list[str]] = {
+    "G": [
+        _MAPPING,
+        r"synthesis\.b\d+\.(const|resample_filter)",
+        rf"synthesis\.b\d+\.conv[01]\.({_LAYER}|noise_strength|noise_const|resample_filter|affine\.{_LAYER})",
+        rf"synthesis\.b\d+\.torgb\.({_LAYER}|affine\.{_LAYER})",
+        r"synthesis\.b\d+\.skip\.(weight|resample_filter)",
+    ],
+    "D": [
+        _MAPPING,
+        r"b\d+\.resample_filter",
+        rf"b\d+\.(fromrgb|conv0|conv1|skip|conv)\.({_LAYER}|resample_filter)",
+        rf"b4\.(fc|out)\.{_LAYER}",
+    ],
+}
+# Official constructor arguments that only choose a memory layout; ours picks it at run time.
+_LAYOUT_ONLY = ("fp16_channels_last", "channels_last")
+_SIGNATURES = {
+    "G": {"z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs", "synthesis_kwargs"},
+    "D": {"c_dim", "img_resolution", "img_channels", "architecture", "channel_base", "channel_max",
+          "num_fp16_res", "conv_clamp", "cmap_dim", "block_kwargs", "mapping_kwargs", "epilogue_kwargs"},
+}
+
+
+def _net_kind(net_kind: str) -> str:
+    kind = {"g": "G", "generator": "G", "d": "D", "discriminator": "D"}.get(net_kind.lower())
+    if kind is None:
+        raise ValueError(f"net_kind must be 'G' or 'D', got '{net_kind}'")
+    return kind
+
+
+def official_name_to_ours(name: str, net_kind: str) -> str:
+    """Our parameter/buffer name for an official one (the same name; checked against the official layout)."""
+    kind = _net_kind(net_kind)
+    if not any(re.fullmatch(p, name) for p in OFFICIAL_KEYS[kind]):
+        raise UserError(f"'{name}' is not a parameter or buffer of the official StyleGAN2 {kind}")
+    return name
+
+
+def convert_official_state_dict(state_dict: Mapping[str, torch.Tensor], net_kind: str) -> dict[str, torch.Tensor]:
+    """An official Generator ('G') or Discriminator ('D') state dict -> ours, floating tensors as float32."""
+    converted = {}
+    for name, value in state_dict.items():
+        value = torch.as_tensor(value).detach()
+        converted[official_name_to_ours(name, net_kind)] = value.float() if value.is_floating_point() else value
+    return converted
+
+
+def _to_json(value: Any) -> Any:
+    """EasyDicts, tuples and numpy scalars -> plain JSON types."""
+    if isinstance(value, Mapping):
+        return {str(k): _to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()
+    return value
+
+
+def official_kwargs_to_ours(kwargs: Mapping[str, Any], net_kind: str) -> dict[str, Any]:
+    """Constructor arguments of an official network -> those of ours (registered as 'stylegan2')."""
+    kind = _net_kind(net_kind)
+    ours = _to_json(kwargs)
+    unknown = sorted(set(ours) - _SIGNATURES[kind])
+    if unknown:
+        raise UserError(f"official {kind} arguments not supported: {', '.join(unknown)}")
+    for sub in ("synthesis_kwargs", "block_kwargs"):
+        if sub in ours:
+            ours[sub] = {k: v for k, v in ours[sub].items() if k not in _LAYOUT_ONLY}
+    return ours
+
+
+def network_from_official(
+    kwargs: Mapping[str, Any], state_dict: Mapping[str, torch.Tensor], net_kind: str
+) -> nn.Module:
+    """Builds our network with the official network's arguments and loads its weights."""
+    from styleforge.registry import DISCRIMINATORS, GENERATORS
+
+    kind = _net_kind(net_kind)
+    registry = GENERATORS if kind == "G" else DISCRIMINATORS
+    net = registry.get("stylegan2")(**official_kwargs_to_ours(kwargs, kind))
+    try:
+        net.load_state_dict(convert_official_state_dict(state_dict, kind))
+    except RuntimeError as e:
+        raise UserError(f"official {kind} weights do not fit its arguments: {e}") from e
+    return net

@@ -1,0 +1,72 @@
+"""Bias + activation + gain + clamp, the epilogue of every StyleGAN layer.
+
+Each activation has a default gain that keeps the signal's second moment roughly unchanged for
+unit-variance inputs (sqrt(2) for ReLU-like functions), as in the official StyleGAN2 code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class Activation:
+    func: Callable[[torch.Tensor, float], torch.Tensor]  # (x, alpha) -> y
+    def_gain: float
+    def_alpha: float = 0.0
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    "linear": Activation(lambda x, a: x, 1.0),
+    "relu": Activation(lambda x, a: F.relu(x), math.sqrt(2)),
+    "lrelu": Activation(lambda x, a: F.leaky_relu(x, a), math.sqrt(2), 0.2),
+    "tanh": Activation(lambda x, a: torch.tanh(x), 1.0),
+    "sigmoid": Activation(lambda x, a: torch.sigmoid(x), 1.0),
+    "elu": Activation(lambda x, a: F.elu(x), 1.0),
+    "selu": Activation(lambda x, a: F.selu(x), 1.0),
+    "softplus": Activation(lambda x, a: F.softplus(x), 1.0),
+    "swish": Activation(lambda x, a: F.silu(x), math.sqrt(2)),
+}
+
+
+def activation_gain(act: str) -> float:
+    return get_activation(act).def_gain
+
+
+def get_activation(act: str) -> Activation:
+    try:
+        return ACTIVATIONS[act]
+    except KeyError:
+        raise ValueError(f"unknown activation '{act}'; choose one of: {', '.join(ACTIVATIONS)}") from None
+
+
+def bias_act(
+    x: torch.Tensor,
+    b: torch.Tensor | None = None,
+    dim: int = 1,
+    act: str = "linear",
+    alpha: float | None = None,
+    gain: float | None = None,
+    clamp: float | None = None,
+) -> torch.Tensor:
+    """y = clamp(act(x + b) * gain, -clamp, clamp), with b broadcast along `dim`.
+
+    `gain=None` uses the activation's default gain; `clamp=None` disables clamping.
+    """
+    spec = get_activation(act)
+    alpha = spec.def_alpha if alpha is None else float(alpha)
+    gain = spec.def_gain if gain is None else float(gain)
+    if b is not None:
+        x = x + b.to(x.dtype).reshape([-1 if i == dim else 1 for i in range(x.ndim)])
+    if act != "linear":
+        x = spec.func(x, alpha)
+    if gain != 1:
+        x = x * gain
+    if clamp is not None and clamp >= 0:
+        x = x.clamp(-clamp, clamp)
+    return x

@@ -1,0 +1,61 @@
+"""2D convolution fused with FIR up- or downsampling, in the cheapest order for each case.
+
+Semantics of the official StyleGAN2 `conv2d_resample` (as its layers call it): padding is given
+relative to the upsampled image and applied once; upsampling is a stride-2 transposed convolution
+followed by the FIR filter, downsampling the FIR filter followed by a strided convolution, and
+1x1 kernels resample on the cheaper side of the convolution.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from styleforge.ops.upfirdn2d import Padding, filter_size, pad2d, parse_padding, upfirdn2d
+
+
+def conv2d_resample(
+    x: torch.Tensor,
+    w: torch.Tensor,
+    f: torch.Tensor | None = None,
+    up: int = 1,
+    down: int = 1,
+    padding: Padding = 0,
+    groups: int = 1,
+) -> torch.Tensor:
+    """x: [N, C*groups... , H, W], w: [O, C/groups, kh, kw], f: FIR filter for resampling.
+
+    Without resampling this is `F.conv2d` (correlation). With `up`, the weight acts as in a
+    transposed convolution (as the official code calls it, with flip_weight=False).
+    """
+    O, I, kh, kw = w.shape
+    fw, fh = filter_size(f)
+    x0, x1, y0, y1 = parse_padding(padding)
+    if up > 1:
+        x0, x1 = x0 + (fw + up - 1) // 2, x1 + (fw - up) // 2
+        y0, y1 = y0 + (fh + up - 1) // 2, y1 + (fh - up) // 2
+    if down > 1:
+        x0, x1 = x0 + (fw - down + 1) // 2, x1 + (fw - down) // 2
+        y0, y1 = y0 + (fh - down + 1) // 2, y1 + (fh - down) // 2
+
+    if kw == 1 and kh == 1 and down > 1 and up == 1:  # 1x1: downsample first, then convolve fewer pixels
+        x = upfirdn2d(x, f, down=down, padding=[x0, x1, y0, y1])
+        return F.conv2d(x, w, groups=groups)
+    if kw == 1 and kh == 1 and up > 1 and down == 1:  # 1x1: convolve first, then upsample
+        x = F.conv2d(x, w, groups=groups)
+        return upfirdn2d(x, f, up=up, padding=[x0, x1, y0, y1], gain=up * up)
+    if down > 1 and up == 1:  # filter, then strided convolution
+        x = upfirdn2d(x, f, padding=[x0, x1, y0, y1])
+        return F.conv2d(x, w, stride=down, groups=groups)
+    if up > 1:  # transposed strided convolution, then filter (and optional downsampling)
+        # conv_transpose2d wants [in, out/groups, kh, kw].
+        w = w.reshape(groups, O // groups, I, kh, kw).transpose(1, 2).reshape(groups * I, O // groups, kh, kw)
+        x0, x1, y0, y1 = x0 - (kw - 1), x1 - (kw - up), y0 - (kh - 1), y1 - (kh - up)
+        pxt, pyt = max(min(-x0, -x1), 0), max(min(-y0, -y1), 0)
+        x = F.conv_transpose2d(x, w, stride=up, padding=[pyt, pxt], groups=groups)
+        x = upfirdn2d(x, f, padding=[x0 + pxt, x1 + pxt, y0 + pyt, y1 + pyt], gain=up * up)
+        return upfirdn2d(x, f, down=down) if down > 1 else x
+    if x0 == x1 and y0 == y1 and x0 >= 0 and y0 >= 0:  # plain convolution
+        return F.conv2d(x, w, padding=[y0, x0], groups=groups)
+    return F.conv2d(pad2d(x, x0, x1, y0, y1), w, groups=groups)
+

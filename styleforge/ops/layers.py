@@ -1,0 +1,108 @@
+"""Equalized-learning-rate layers: weights stored as N(0, 1) / lr_multiplier and scaled at run time.
+
+The run-time scale (lr_multiplier / sqrt(fan_in)) gives every layer the same effective learning
+rate under Adam (Karras et al., ProGAN); lr_multiplier < 1 slows a layer down (the mapping network).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from styleforge.ops.bias_act import activation_gain, bias_act
+from styleforge.ops.conv2d_resample import conv2d_resample
+from styleforge.ops.upfirdn2d import setup_filter
+
+DEFAULT_FILTER = (1, 3, 3, 1)
+
+
+class FullyConnectedLayer(nn.Module):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        activation: str = "linear",
+        lr_multiplier: float = 1.0,
+        bias_init: float = 0.0,
+    ):
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.activation = activation
+        self.weight = nn.Parameter(torch.randn([out_features, in_features]) / lr_multiplier)
+        self.bias = nn.Parameter(torch.full([out_features], float(bias_init))) if bias else None
+        self.weight_gain = lr_multiplier / math.sqrt(in_features)
+        self.bias_gain = lr_multiplier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, in] -> [N, out]
+        w = self.weight.to(x.dtype) * self.weight_gain
+        b = self.bias
+        if b is not None:
+            b = b.to(x.dtype)
+            if self.bias_gain != 1:
+                b = b * self.bias_gain
+        if self.activation == "linear":
+            return F.linear(x, w, b)
+        return bias_act(F.linear(x, w), b, act=self.activation)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, activation={self.activation}"
+
+
+class Conv2dLayer(nn.Module):
+    """Convolution (optionally with FIR up/downsampling by 2) -> bias -> activation * gain -> clamp.
+
+    The two steps are separate methods (`convolve`, `activate`) so that a method can act on the
+    pre-activation output (e.g. feature-statistics mixing) by overriding or wrapping one of them.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        bias: bool = True,
+        activation: str = "linear",
+        up: int = 1,
+        down: int = 1,
+        resample_filter: Sequence[float] = DEFAULT_FILTER,
+        conv_clamp: float | None = None,
+        trainable: bool = True,
+    ):
+        super().__init__()
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.activation = activation
+        self.up = up
+        self.down = down
+        self.conv_clamp = conv_clamp
+        # Kept (as the official networks do) so that state dicts and buffer counts match theirs.
+        self.register_buffer("resample_filter", setup_filter(resample_filter))
+        self.padding = kernel_size // 2
+        self.weight_gain = 1 / math.sqrt(in_channels * kernel_size**2)
+        self.act_gain = activation_gain(activation)
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
+        self.bias = nn.Parameter(torch.zeros([out_channels])) if bias else None
+        self.requires_grad_(trainable)
+
+    def convolve(self, x: torch.Tensor) -> torch.Tensor:  # [N, I, H, W] -> [N, O, H*up/down, W*up/down]
+        w = (self.weight * self.weight_gain).to(x.dtype)
+        return conv2d_resample(x, w, self.resample_filter, up=self.up, down=self.down, padding=self.padding)
+
+    def activate(self, x: torch.Tensor, gain: float = 1) -> torch.Tensor:
+        clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
+        return bias_act(x, self.bias, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
+
+    def forward(self, x: torch.Tensor, gain: float = 1) -> torch.Tensor:
+        return self.activate(self.convolve(x), gain)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.weight.shape[-1]}, "
+            f"activation={self.activation}, up={self.up}, down={self.down}"
+        )

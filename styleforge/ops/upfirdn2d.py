@@ -1,0 +1,151 @@
+"""FIR resampling of images: upsample (zero insertion), pad, filter, downsample (`upfirdn2d`).
+
+Same semantics as `upfirdn2d` of the official StyleGAN2 code (and scipy.signal.upfirdn), written
+with depthwise (transposed) convolutions only: upsampling is a stride-`up` transposed convolution
+(no zero-inserted copy), downsampling a stride-`down` convolution (no wasted outputs). Built from
+plain differentiable torch ops, so first and second derivatives are exact. Depthwise convolutions
+are fast on CPU in channels_last layout, which the networks use there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+Padding = int | Sequence[int]
+
+
+def setup_filter(
+    f: Sequence[float] | torch.Tensor | None,
+    normalize: bool = True,
+    flip_filter: bool = False,
+    gain: float = 1,
+    separable: bool | None = None,
+) -> torch.Tensor:
+    """The FIR filter tensor for `upfirdn2d`: 1D taps become their 2D outer product unless
+    `separable` (default: separable only for 8 taps or more, as the official code decides)."""
+    f = torch.as_tensor(1.0 if f is None else f, dtype=torch.float32)
+    if f.ndim == 0:
+        f = f[None]
+    if f.ndim not in (1, 2) or f.numel() == 0:
+        raise ValueError(f"FIR filter must be 1D or 2D and non-empty, got shape {list(f.shape)}")
+    if separable is None:
+        separable = f.ndim == 1 and f.numel() >= 8
+    if f.ndim == 1 and not separable:
+        f = torch.outer(f, f)
+    if normalize:
+        f = f / f.sum()
+    if flip_filter:
+        f = f.flip(list(range(f.ndim)))
+    return f * (gain ** (f.ndim / 2))
+
+
+def parse_padding(padding: Padding) -> tuple[int, int, int, int]:
+    """int, (x, y) or (x0, x1, y0, y1) -> (x0, x1, y0, y1)."""
+    if isinstance(padding, int):
+        return padding, padding, padding, padding
+    padding = [int(p) for p in padding]
+    if len(padding) == 2:
+        return padding[0], padding[0], padding[1], padding[1]
+    if len(padding) != 4:
+        raise ValueError(f"padding must be an int, [x, y] or [x0, x1, y0, y1], got {padding}")
+    return tuple(padding)  # type: ignore[return-value]
+
+
+def filter_size(f: torch.Tensor | None) -> tuple[int, int]:
+    """(width, height) of a 1D (separable) or 2D filter."""
+    if f is None:
+        return 1, 1
+    return int(f.shape[-1]), int(f.shape[0])
+
+
+def pad2d(x: torch.Tensor, x0: int, x1: int, y0: int, y1: int) -> torch.Tensor:
+    """Zero-pads (positive) or crops (negative) the last two dims."""
+    if min(x0, x1, y0, y1) < 0:
+        H, W = x.shape[-2:]
+        x = x[..., max(-y0, 0) : H - max(-y1, 0), max(-x0, 0) : W - max(-x1, 0)]
+    if max(x0, x1, y0, y1) > 0:
+        x = F.pad(x, [max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)])
+    return x
+
+
+def _depthwise_kernels(f: torch.Tensor, channels: int, dtype: torch.dtype, gain: float) -> list[torch.Tensor]:
+    """Per-channel conv weights [C, 1, kh, kw] for a 2D filter, or a (horizontal, vertical) pair for a 1D one."""
+    f = f.to(dtype) * (gain ** (f.ndim / 2))
+    if f.ndim == 2:
+        return [f[None, None].expand(channels, 1, *f.shape)]
+    return [f.reshape(1, 1, 1, -1).expand(channels, 1, 1, -1), f.reshape(1, 1, -1, 1).expand(channels, 1, -1, 1)]
+
+
+def upfirdn2d(
+    x: torch.Tensor,
+    f: torch.Tensor | None,
+    up: int = 1,
+    down: int = 1,
+    padding: Padding = 0,
+    flip_filter: bool = False,
+    gain: float = 1,
+) -> torch.Tensor:
+    """Upsample by zero insertion, pad (negative = crop), convolve with `f`, keep every `down`-th pixel.
+
+    x: [N, C, H, W]. f: [fh, fw] or separable [taps], None = identity. `padding` is relative to
+    the upsampled image. flip_filter=False is true convolution (the official default).
+    """
+    N, C, H, W = x.shape
+    if f is None:
+        f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
+    x0, x1, y0, y1 = parse_padding(padding)
+    fw, fh = filter_size(f)
+    flipped = f.flip(list(range(f.ndim)))
+
+    if up > 1:
+        # A stride-`up` transposed convolution (a true convolution) of the input is the full convolution
+        # of the zero-inserted signal; the wanted window starts (fh - 1 - y0, fw - 1 - x0) samples into it.
+        kernels = _depthwise_kernels(flipped if flip_filter else f, C, x.dtype, gain)
+        strides = [(up, up)] if f.ndim == 2 else [(1, up), (up, 1)]
+        for k, stride in zip(kernels, strides):
+            x = F.conv_transpose2d(x, k, stride=stride, groups=C)
+        full_h, full_w = x.shape[-2:]
+        want_h, want_w = H * up + y0 + y1 - fh + 1, W * up + x0 + x1 - fw + 1
+        start_y, start_x = fh - 1 - y0, fw - 1 - x0
+        x = pad2d(x, -start_x, start_x + want_w - full_w, -start_y, start_y + want_h - full_h)
+        return x[:, :, ::down, ::down] if down > 1 else x
+
+    # conv2d correlates: a true convolution needs the flipped filter.
+    kernels = _depthwise_kernels(f if flip_filter else flipped, C, x.dtype, gain)
+    symmetric = x0 == x1 and y0 == y1 and x0 >= 0 and y0 >= 0
+    if not symmetric:
+        x = pad2d(x, x0, x1, y0, y1)
+        x0 = y0 = 0
+    if len(kernels) == 1:
+        return F.conv2d(x, kernels[0], stride=down, padding=(y0, x0), groups=C)
+    x = F.conv2d(x, kernels[0], stride=(1, down), padding=(0, x0), groups=C)
+    return F.conv2d(x, kernels[1], stride=(down, 1), padding=(y0, 0), groups=C)
+
+
+def filter2d(x: torch.Tensor, f: torch.Tensor, padding: Padding = 0, gain: float = 1) -> torch.Tensor:
+    """Filters with `f`, output the same size as the input plus `padding`."""
+    x0, x1, y0, y1 = parse_padding(padding)
+    fw, fh = filter_size(f)
+    p = [x0 + fw // 2, x1 + (fw - 1) // 2, y0 + fh // 2, y1 + (fh - 1) // 2]
+    return upfirdn2d(x, f, padding=p, gain=gain)
+
+
+def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2, padding: Padding = 0, gain: float = 1) -> torch.Tensor:
+    """Upsamples by `up` with FIR interpolation; output `up` times the input size (plus `padding`)."""
+    x0, x1, y0, y1 = parse_padding(padding)
+    fw, fh = filter_size(f)
+    p = [x0 + (fw + up - 1) // 2, x1 + (fw - up) // 2, y0 + (fh + up - 1) // 2, y1 + (fh - up) // 2]
+    return upfirdn2d(x, f, up=up, padding=p, gain=gain * up * up)
+
+
+def downsample2d(
+    x: torch.Tensor, f: torch.Tensor, down: int = 2, padding: Padding = 0, gain: float = 1
+) -> torch.Tensor:
+    """Low-pass filters with `f` and downsamples by `down`; output 1/`down` of the input size (plus `padding`)."""
+    x0, x1, y0, y1 = parse_padding(padding)
+    fw, fh = filter_size(f)
+    p = [x0 + (fw - down + 1) // 2, x1 + (fw - down) // 2, y0 + (fh - down + 1) // 2, y1 + (fh - down) // 2]
+    return upfirdn2d(x, f, down=down, padding=p, gain=gain)

@@ -1,0 +1,101 @@
+"""FIR resampling and resampling convolutions against their textbook definitions, and their derivatives."""
+
+import numpy as np
+import pytest
+import scipy.signal
+import torch
+import torch.nn.functional as F
+
+from styleforge.ops.conv2d_resample import conv2d_resample
+from styleforge.ops.upfirdn2d import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
+
+
+def upfirdn2d_definition(x, f, up=1, down=1, padding=(0, 0, 0, 0), flip_filter=False, gain=1):
+    """Zero insertion, padding/cropping, true 2D convolution (scipy), decimation: one image at a time."""
+    x0, x1, y0, y1 = padding
+    f = f.double().numpy()
+    f = np.outer(f, f) if f.ndim == 1 else f
+    f = (f[::-1, ::-1] if flip_filter else f) * gain
+    out = []
+    for img in x.double().numpy().reshape(-1, *x.shape[2:]):
+        u = np.zeros((img.shape[0] * up, img.shape[1] * up))
+        u[::up, ::up] = img
+        u = np.pad(u, ((max(y0, 0), max(y1, 0)), (max(x0, 0), max(x1, 0))))
+        u = u[max(-y0, 0) : u.shape[0] - max(-y1, 0), max(-x0, 0) : u.shape[1] - max(-x1, 0)]
+        out.append(scipy.signal.convolve2d(u, f, mode="valid")[::down, ::down])
+    return torch.from_numpy(np.stack(out)).reshape(*x.shape[:2], *out[0].shape)
+
+
+FILTERS = {
+    "binomial4": setup_filter([1, 3, 3, 1]),
+    "asym3x2": torch.tensor([[1.0, 2.0], [0.5, -1.0], [3.0, 0.25]]),
+    "separable8": setup_filter([1, 2, 3, 4, 4, 3, 2, 1]),
+}
+
+
+@pytest.mark.parametrize("filt", FILTERS)
+@pytest.mark.parametrize("up,down", [(1, 1), (2, 1), (1, 2), (2, 2), (3, 1)])
+@pytest.mark.parametrize("padding", [(0, 0, 0, 0), (2, 1, 2, 1), (1, 2, 3, 0), (-1, 2, 0, -1)])
+@pytest.mark.parametrize("flip_filter", [False, True])
+def test_upfirdn2d_matches_definition(filt, up, down, padding, flip_filter):
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 11, 10, dtype=torch.float64)
+    f = FILTERS[filt]
+    ours = upfirdn2d(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=1.5)
+    expected = upfirdn2d_definition(x, f, up, down, padding, flip_filter, gain=1.5)
+    assert ours.shape == expected.shape
+    assert torch.allclose(ours, expected, atol=1e-10)
+
+
+def test_channels_last_gives_the_same_result():
+    x = torch.randn(2, 5, 8, 8)
+    f = FILTERS["binomial4"]
+    for op in (upsample2d, downsample2d, filter2d):
+        assert torch.allclose(op(x, f), op(x.contiguous(memory_format=torch.channels_last), f), atol=1e-6)
+
+
+def test_resampling_sizes_and_dc_gain():
+    x = torch.ones(1, 2, 8, 8)
+    f = FILTERS["binomial4"]
+    up, down = upsample2d(x, f), downsample2d(x, f)
+    assert up.shape[-2:] == (16, 16) and down.shape[-2:] == (4, 4) and filter2d(x, f).shape == x.shape
+    # A constant image stays constant away from the (zero-padded) borders.
+    assert torch.allclose(up[..., 2:-2, 2:-2], torch.ones(1)) and torch.allclose(down[..., 1:-1, 1:-1], torch.ones(1))
+
+
+@pytest.mark.parametrize("kernel", [1, 3])
+@pytest.mark.parametrize("up,down", [(1, 1), (2, 1), (1, 2)])
+@pytest.mark.parametrize("groups", [1, 2])
+def test_conv2d_resample_matches_definition(kernel, up, down, groups):
+    """Pad once, FIR-upsample, convolve (true convolution when upsampling, as the official layers), FIR-downsample."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 8, 8, dtype=torch.float64)
+    w = torch.randn(6, 4 // groups, kernel, kernel, dtype=torch.float64)
+    f = FILTERS["binomial4"]
+    p = kernel // 2
+    ours = conv2d_resample(x, w, f, up=up, down=down, padding=p, groups=groups)
+    if up > 1:
+        pad = [p + 2, p + 1, p + 2, p + 1]
+        expected = F.conv2d(upfirdn2d_definition(x, f, up=2, padding=pad, gain=4), w.flip([2, 3]), groups=groups)
+    elif down > 1:
+        y = F.conv2d(F.pad(x, [p + 1] * 4), w, groups=groups)
+        expected = upfirdn2d_definition(y, f, down=2)
+    else:
+        expected = F.conv2d(x, w, padding=p, groups=groups)
+    assert ours.shape == expected.shape == (2, 6, 8 * up // down, 8 * up // down)
+    assert torch.allclose(ours, expected, atol=1e-10)
+
+
+@pytest.mark.parametrize("up,down", [(2, 1), (1, 2)])
+def test_first_and_second_derivatives(up, down):
+    torch.manual_seed(0)
+    x = torch.randn(1, 2, 5, 5, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    f = FILTERS["binomial4"].double()
+
+    def fn(x, w):
+        return conv2d_resample(x, w, f, up=up, down=down, padding=1)
+
+    assert torch.autograd.gradcheck(fn, (x, w))
+    assert torch.autograd.gradgradcheck(fn, (x, w))
+    assert torch.autograd.gradgradcheck(lambda x: upsample2d(x, f) if up > 1 else downsample2d(x, f), (x,))
