@@ -13,6 +13,7 @@ def reference(G, z, c, psi):
     return G(z, c, truncation_psi=psi, noise_mode="const").numpy()
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 def test_torchscript_export_matches_pytorch_on_new_batches(tmp_path):
     G = tiny_generator()
     save_network(G, tmp_path / "G.safetensors")

@@ -5,11 +5,15 @@ from PIL import Image
 from tools_networks import tiny_generator
 
 from styleforge.cli import main
+from styleforge.errors import UserError
+from styleforge.metrics.vgg16 import VGG16
 from styleforge.networks.persistence import save_network
+from styleforge.tools import projector
 from styleforge.tools.generate import generate
 from styleforge.tools.projector import (
     ProjectionSettings,
     learning_rate,
+    make_distance,
     multiscale_mse,
     noise_regularization,
     project,
@@ -39,11 +43,16 @@ def test_projection_recovers_a_generated_image():
     assert result.distances[-1] < 0.05 * result.distances[0]
 
 
-def test_cli_writes_the_official_outputs(tmp_path):
+def test_cli_writes_the_official_outputs(tmp_path, monkeypatch):
     G = tiny_generator()
     save_network(G, tmp_path / "G.safetensors")
     Image.fromarray(generate(G, [3])[0]).resize((40, 30)).save(tmp_path / "target.jpg")
     out = tmp_path / "proj"
+
+    def no_weights(device):
+        raise UserError("the lpips feature network's weights are not available")
+
+    monkeypatch.setattr(projector, "_lpips_embedder", no_weights)  # never download VGG16 in a test
     with pytest.warns(UserWarning, match="LPIPS"):
         assert main(["project", "--network", str(tmp_path / "G.safetensors"), "--target", str(tmp_path / "target.jpg"),
                      "--steps", "4", "--outdir", str(out), "--device", "cpu"]) == 0
@@ -57,3 +66,19 @@ def test_cli_writes_the_official_outputs(tmp_path):
 
         reader = imageio.get_reader(out / "proj.mp4")
         assert reader.count_frames() == 4 and reader.get_data(0).shape == (16, 32, 3)
+
+
+def test_lpips_distance_comes_from_the_metrics_lpips_network(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    torch.save(VGG16(with_classifier=False, with_lpips=True).state_dict(), tmp_path / "lpips.pth")
+    monkeypatch.setenv("STYLEFORGE_LPIPS", str(tmp_path / "lpips.pth"))
+    target = torch.rand(1, 3, 16, 16) * 255
+    distance = make_distance(target, "lpips")
+    assert distance(target) == 0
+    other = (target.flip(3) + 0).requires_grad_(True)
+    d = distance(other)
+    d.backward()
+    assert d > 0 and other.grad.abs().sum() > 0  # differentiable, so the projection can follow it
+    with pytest.raises(UserError, match="LPIPS distance unavailable"):
+        monkeypatch.setenv("STYLEFORGE_LPIPS", str(tmp_path / "missing.pth"))
+        make_distance(target, "lpips")

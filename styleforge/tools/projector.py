@@ -94,8 +94,14 @@ def _lpips_embedder(device: torch.device) -> Callable[[torch.Tensor], torch.Tens
     from styleforge.metrics.detectors import load_detector
 
     detector = load_detector("ppl", device=device)
-    # Called directly (not through Detector.__call__, which runs without gradients).
-    return lambda img: detector.net(img.expand(-1, 3, -1, -1), **detector.call_kwargs)
+
+    def embed(img: torch.Tensor) -> torch.Tensor:
+        # Called directly, not through Detector.__call__, which runs without gradients.
+        if detector.rgb:
+            img = img.expand(-1, 3, -1, -1)
+        return detector.net(img, **detector.call_kwargs)
+
+    return embed
 
 
 def make_distance(target: torch.Tensor, kind: str = "auto") -> Distance:
