@@ -62,8 +62,8 @@ def official_kwargs(net):
 class OfficialFormatPickler(pickle.Pickler):
     """Pickles nn.Modules the way torch_utils.persistence does; `module_src` is a payload that must never run."""
 
-    def __init__(self, file, reconstruct, module_src: str):
-        super().__init__(file, protocol=3)
+    def __init__(self, file, reconstruct, module_src: str, protocol: int = 3):
+        super().__init__(file, protocol=protocol)
         self.reconstruct, self.module_src = reconstruct, module_src
 
     def reducer_override(self, obj):
@@ -84,10 +84,10 @@ class OfficialFormatPickler(pickle.Pickler):
         return self.reconstruct, (meta,)
 
 
-def official_pickle(path, reconstruct, sentinel, **entries):
+def official_pickle(path, reconstruct, sentinel, protocol=3, **entries):
     payload = f"open({str(sentinel)!r}, 'w').close()\n"
     with open(path, "wb") as f:
-        OfficialFormatPickler(f, reconstruct, payload).dump(entries)
+        OfficialFormatPickler(f, reconstruct, payload, protocol).dump(entries)
     return path
 
 
@@ -97,13 +97,13 @@ def tiny_discriminator():
                                            epilogue_kwargs=dict(mbstd_group_size=2)).eval()
 
 
-@pytest.fixture
-def snapshot(tmp_path, official_globals):
+@pytest.fixture(params=[2, 4], ids=["protocol2", "protocol4"])  # the official pickles use Python's default: 3 or 4
+def snapshot(tmp_path, official_globals, request):
     """A network-snapshot-style pickle of tiny G, D, G_ema (G_ema differs from G, as after training)."""
     G, D, G_ema = tiny_generator(seed=0), tiny_discriminator(), tiny_generator(seed=1)
     sentinel = tmp_path / "code-ran"
-    path = official_pickle(tmp_path / "network-snapshot-000000.pkl", official_globals, sentinel, G=G, D=D,
-                           G_ema=G_ema, augment_pipe=None, training_set_kwargs=_easy({"resolution": 16}))
+    path = official_pickle(tmp_path / "network-snapshot-000000.pkl", official_globals, sentinel, request.param,
+                           G=G, D=D, G_ema=G_ema, augment_pipe=None, training_set_kwargs=_easy({"resolution": 16}))
     return path, {"G": G, "D": D, "G_ema": G_ema}, sentinel
 
 

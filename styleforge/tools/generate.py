@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from styleforge.errors import UserError
 from styleforge.images import save_image, to_uint8
 from styleforge.tools.seeds import class_labels, network_device, seeds_to_z
 
@@ -52,11 +53,13 @@ def generate(
     """uint8 images [N, H, W, C], one per seed, z drawn as in the official tools (see `tools.seeds`).
 
     With noise_mode 'random' each image's noise is drawn from a generator seeded by its seed, so the
-    result is still a function of the seed.
+    result is still a function of the seed. G is moved to `device` when one is given.
     """
     if noise_mode not in NOISE_MODES:
         raise ValueError(f"noise_mode '{noise_mode}': choose one of {NOISE_MODES}")
     seeds = [seeds] if isinstance(seeds, int) else list(seeds)
+    if not seeds:
+        raise UserError("no seeds given")
     device = torch.device(device) if device is not None else network_device(G)
     G = G.to(device)
     # Random noise is seeded per image, so such images are made one at a time.

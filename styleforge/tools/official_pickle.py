@@ -15,6 +15,7 @@ class to instantiate -- is refused with a UserError naming it, before anything i
 
 from __future__ import annotations
 
+import _compat_pickle
 import collections
 import io
 import os
@@ -96,6 +97,11 @@ def _rebuild_parameter(data, requires_grad=False, backward_hooks=None, state=Non
     return data
 
 
+class _EasyDict(dict):
+    """Stands in for dnnlib.util.EasyDict (a dict with attribute access, which is not needed here). A subclass,
+    so that it has a __dict__ for pickle's BUILD step, as the original has."""
+
+
 def _numpy(name: str) -> Callable[..., Any]:
     # numpy's pickling helpers live in numpy.core (numpy 1) or numpy._core (numpy 2).
     core = getattr(np, "_core", None) or np.core
@@ -110,8 +116,8 @@ ALLOWED_GLOBALS: dict[tuple[str, str], Callable[[], Any]] = {
     ("torch._utils", "_rebuild_parameter"): lambda: _rebuild_parameter,
     ("torch._utils", "_rebuild_parameter_with_state"): lambda: _rebuild_parameter,
     ("collections", "OrderedDict"): lambda: collections.OrderedDict,
-    ("dnnlib.util", "EasyDict"): lambda: dict,
-    ("dnnlib", "EasyDict"): lambda: dict,
+    ("dnnlib.util", "EasyDict"): lambda: _EasyDict,
+    ("dnnlib", "EasyDict"): lambda: _EasyDict,
     ("builtins", "set"): lambda: set,
     ("builtins", "frozenset"): lambda: frozenset,
     ("_codecs", "encode"): lambda: _latin1_bytes,  # protocol-2 pickles spell bytes this way
@@ -132,6 +138,9 @@ class SafeUnpickler(pickle.Unpickler):
     """An Unpickler that resolves only ALLOWED_GLOBALS and knows no persistent ids."""
 
     def find_class(self, module: str, name: str) -> Any:
+        # Protocol-2 pickles spell some globals by their Python 2 names (__builtin__.set).
+        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         factory = ALLOWED_GLOBALS.get((module, name))
         if factory is None:
             raise UserError(f"the pickle refers to {module}.{name}, which an official network pickle does not "
@@ -153,7 +162,8 @@ def read_official_pickle(path: str | os.PathLike) -> dict[str, Any]:
             data = SafeUnpickler(f).load()
     except UserError as e:
         raise UserError(f"{path}: {e}") from e
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, RuntimeError) as e:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            RuntimeError) as e:
         raise UserError(f"{path}: not a readable network pickle ({type(e).__name__}: {e})") from e
     if not isinstance(data, dict):
         raise UserError(f"{path}: holds a {type(data).__name__}, not the dict of networks of an official pickle")

@@ -209,13 +209,13 @@ def project(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            distances.append(float(dist.detach()))
+            distances.append(dist.detach())  # kept on the device: no sync per step
             ws_steps[step] = w_opt.detach()[0].expand(G.num_ws, -1)
             with torch.no_grad():
                 for buf in noise_maps:
                     buf -= buf.mean()
                     buf *= buf.square().mean().rsqrt()
-    return Projection(ws_steps=ws_steps, distances=distances)
+    return Projection(ws_steps=ws_steps, distances=torch.stack(distances).tolist())
 
 
 @torch.no_grad()
