@@ -103,6 +103,36 @@ def test_non_finite_values_stop_the_run_and_keep_good_checkpoints(digits, tmp_pa
         assert ckpt_io.load_checkpoint(path).progress["cur_nimg"] == 16
 
 
+class _Features(torch.nn.Module):
+    """A tiny fixed feature network standing in for Inception (uint8 [N, C, H, W] -> [N, 8])."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 8, 3, stride=2)
+
+    def forward(self, img):
+        return self.conv(img.float() / 127.5 - 1).mean(dim=[2, 3])
+
+
+def test_metrics_at_snapshots_are_logged_and_pick_the_best_checkpoint(digits, tmp_path):
+    detector = tmp_path / "features.pt"
+    torch.jit.script(_Features()).save(str(detector))
+    trainer, run_dir, _ = run({**TINY, "data": digits, "outdir": str(tmp_path), "kimg": 6 * STEP_KIMG, "keep": 1,
+                               "metrics": ["fid1k_full"], "metrics_detector": str(detector), "metrics_num_gen": 16})
+    lines = [json.loads(line) for line in (run_dir / "metric-fid1k_full.jsonl").read_text().splitlines()]
+    assert [line["snapshot"] for line in lines] == [f"checkpoints/ckpt-{n:010d}.safetensors" for n in (16, 32, 48)]
+    fids = [line["results"]["fid1k_full"] for line in lines]
+    best = json.loads((run_dir / "checkpoints" / "best.json").read_text())
+    assert best["value"] == min(fids) and best["path"] == Path(lines[fids.index(min(fids))]["snapshot"]).name
+    kept = {p.name for p in ckpt_io.list_checkpoints(run_dir)}
+    assert kept == {best["path"], "ckpt-0000000048.safetensors"}  # the last one plus the best
+
+
+def test_unknown_metric_is_refused_before_training(digits, tmp_path):
+    with pytest.raises(UserError, match="unknown metric 'fid'"):
+        Trainer({**TINY, "data": digits, "outdir": str(tmp_path), "metrics": ["fid"]}, quiet=True)
+
+
 # --- distributed -----------------------------------------------------------------------------------------
 
 def _free_port() -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import resource
 import time
 from collections.abc import Callable
@@ -22,12 +21,14 @@ from tqdm import tqdm
 
 import styleforge.augment  # noqa: F401  (registers augmentations)
 import styleforge.losses  # noqa: F401  (registers losses)
+import styleforge.metrics  # noqa: F401  (registers metrics)
 import styleforge.networks  # noqa: F401  (registers networks)
 from styleforge.augment.adaptive import AdaptiveP
 from styleforge.data.dataset import ImageDataset, check_compatible
 from styleforge.errors import UserError
 from styleforge.images import save_grid
-from styleforge.registry import AUGMENTATIONS, DISCRIMINATORS, GENERATORS, LOSSES
+from styleforge.metrics.compute import append_metric_result, compute_metric
+from styleforge.registry import AUGMENTATIONS, DISCRIMINATORS, GENERATORS, LOSSES, METRICS
 from styleforge.training import checkpoint as ckpt_io
 from styleforge.training import distributed as dist_utils
 from styleforge.training.config import TrainConfig, resolve
@@ -36,8 +37,8 @@ from styleforge.training.phases import Phase, make_optimizer, make_phases
 from styleforge.training.report import RunWriter, TickStats
 
 # Options a resumed run may change; any other option must match the checkpoint's config.
-RESUME_OVERRIDES = {"kimg", "time_budget", "tick_kimg", "snap", "keep", "metrics", "workers", "data", "resume",
-                    "outdir", "compile"}
+RESUME_OVERRIDES = {"kimg", "time_budget", "tick_kimg", "snap", "keep", "metrics", "metrics_detector",
+                    "metrics_num_gen", "workers", "data", "resume", "outdir", "compile"}
 
 
 class TrainingDiverged(RuntimeError):
@@ -138,6 +139,8 @@ class Trainer:
         if cfg.cond and not ds.has_labels:
             raise UserError(f"--cond: the data set {cfg.data} has no labels")
         c_dim = ds.label_dim if cfg.cond else 0
+        for name in cfg.metrics:
+            METRICS.get(name)  # unknown names fail now, not at the first snapshot
         g_kwargs, d_kwargs = network_kwargs(cfg, ds.resolution, ds.num_channels, c_dim)
         torch.manual_seed(cfg.seed)
         self.G = GENERATORS.create(cfg.g, **g_kwargs).train().requires_grad_(False).to(device)
@@ -302,8 +305,7 @@ class Trainer:
             self.augment.p = self.ada.update(self.augment.p, self.cfg.batch)
 
     # --- ticks and snapshots ------------------------------------------------------------------------
-    def _checkpoint(self) -> Path:
-        path = ckpt_io.checkpoint_path(self.run_dir, self.cur_nimg)
+    def _checkpoint(self, path: Path) -> None:
         extra = {f"loss.{k}": v for k, v in self.loss.state_dict().items()}
         progress = dict(cur_nimg=self.cur_nimg, batch_idx=self.batch_idx, tick=self.tick,
                         augment_p=getattr(self.augment, "p", None),
@@ -316,7 +318,6 @@ class Trainer:
         except FloatingPointError as e:
             raise TrainingDiverged(f"{e} (step {self.batch_idx}); stopping, earlier checkpoints are kept") from e
         ckpt_io.prune_checkpoints(self.run_dir, self.cfg.keep)
-        return path
 
     @torch.no_grad()
     def _save_grid(self) -> None:
@@ -427,14 +428,28 @@ class Trainer:
         if "Progress/augment" in entry:
             line += f" p {mean('Progress/augment'):.3f}"
         self.log(line)
-        bar.set_postfix(G=f"{mean('Loss/G/loss'):.3f}", D=f"{mean('Loss/D/loss'):.3f}")
+        bar.set_postfix(kimg=f"{mean('Progress/kimg'):.1f}", s_per_kimg=f"{mean('Timing/sec_per_kimg'):.1f}",
+                        G=f"{mean('Loss/G/loss'):.3f}", D=f"{mean('Loss/D/loss'):.3f}")
 
     def _snapshot(self) -> None:
+        path = ckpt_io.checkpoint_path(self.run_dir, self.cur_nimg)
         if self.env.is_main:
             self._save_grid()
-            path = self._checkpoint()
+            self._checkpoint(path)
             self.log(f"checkpoint {path}")
-            (self.run_dir / "latest.json").write_text(json.dumps({"checkpoint": str(path)}))
+        for i, name in enumerate(self.cfg.metrics):  # every rank takes part in the metrics
+            result = compute_metric(name, self.G_ema, self.cfg.data, self.device, detector=self.cfg.metrics_detector,
+                                    num_gen=self.cfg.metrics_num_gen, rank=self.env.rank,
+                                    world_size=self.env.world_size, seed=self.cfg.seed, progress=False)
+            if not self.env.is_main:
+                continue
+            append_metric_result(self.run_dir, result, snapshot=path)
+            self.log(f"{name}: " + ", ".join(f"{k} {v:.4g}" for k, v in result["results"].items()))
+            if i == 0:  # the first metric decides which checkpoint is the best
+                value = next(iter(result["results"].values()))
+                lower_is_better = not name.startswith(("is", "pr"))  # FID, KID, PPL: lower; IS, precision: higher
+                if ckpt_io.record_best(self.run_dir, path, name, value, lower_is_better):
+                    self.log(f"best checkpoint so far by {name}: {path.name}")
 
 
 def train(options: dict[str, Any], **kwargs) -> Path:
