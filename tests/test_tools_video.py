@@ -1,3 +1,5 @@
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,7 @@ from styleforge.images import make_grid, to_uint8
 from styleforge.networks.persistence import save_network
 from styleforge.tools.generate import synthesize
 from styleforge.tools.seeds import seeds_to_z
-from styleforge.tools.video import interpolation_frames, keyframes, latent_at, slerp
+from styleforge.tools.video import interpolation_frames, keyframes, latent_at, slerp, write_video
 
 
 def test_slerp_keeps_the_norm_of_unit_vectors_and_hits_the_ends():
@@ -58,3 +60,9 @@ def test_frames_loop_and_cli_writes_the_requested_frame_count(tmp_path):
 def test_seeds_must_split_over_the_grid():
     with pytest.raises(UserError, match="split evenly"):
         keyframes(tiny_generator(), [0, 1, 2], 2, "z", 1.0, torch.zeros([2, 0]), torch.device("cpu"))
+
+
+def test_missing_video_extra_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # as if not installed
+    with pytest.raises(UserError, match=r"styleforge\[video\]"):
+        write_video([], tmp_path / "x.mp4")

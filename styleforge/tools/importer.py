@@ -79,7 +79,8 @@ def import_official_pickle(pkl_path: str | os.PathLike, out_path: str | os.PathL
     out_path.parent.mkdir(parents=True, exist_ok=True)
     save_file_atomic(tensors, out_path, metadata)
     counts = {key: len(net.state_dict()) for key, net in networks.items()}
-    skipped = sorted(str(k) for k, v in data.items() if k not in networks and v is not None)
+    skipped = sorted(str(k) for k, v in data.items()
+                     if k not in networks and k != "training_set_kwargs" and v is not None)
     return ImportResult(path=out_path, networks=counts, skipped=skipped)
 
 
