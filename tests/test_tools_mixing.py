@@ -19,7 +19,7 @@ def ws_of(G, seed, psi):
     return G.mapping(seeds_to_z([seed], G.z_dim, "cpu"), torch.zeros([1, 0]), truncation_psi=psi)[0]
 
 
-def test_cell_takes_the_listed_styles_from_the_column_source():
+def test_cell_takes_the_listed_styles_from_the_row_source():
     G = tiny_generator()
     psi = 0.8
     figure = style_mixing_figure(G, ROWS, COLS, STYLES, psi=psi)
@@ -32,7 +32,7 @@ def test_cell_takes_the_listed_styles_from_the_column_source():
     for r, row_seed in enumerate(ROWS):
         assert np.array_equal(figure[(r + 1) * H:(r + 2) * H, :W], sources[r])
         for c, col_seed in enumerate(COLS):
-            layer_source = torch.tensor([col_seed if i in STYLES else row_seed for i in range(G.num_ws)])
+            layer_source = torch.tensor([row_seed if i in STYLES else col_seed for i in range(G.num_ws)])
             ws = torch.stack([ws_of(G, int(s), psi)[i] for i, s in enumerate(layer_source)])  # built layer by layer
             expected = to_uint8(G.synthesis(ws[None], noise_mode="const"))[0]
             cell = figure[(r + 1) * H:(r + 2) * H, (c + 1) * W:(c + 2) * W]

@@ -1,7 +1,7 @@
 """Style-mixing figure: row seeds x column seeds, styles swapped in chosen layers.
 
-Top row = column sources, left column = row sources; cell (r, c) = the row source with the column
-source's ws in the --styles layers (the official style_mixing.py semantics). Writes one PNG.
+Top row = column sources, left column = row sources; row sources give their --styles layers to the
+column sources: cell (r, c) = the column source with the row source's ws in those layers. Writes one PNG.
 
 Example:
   styleforge mix --network ffhq.safetensors --rows 85,100,75 --cols 55,821,1789 --styles 0-6 --out mix.png

@@ -1,9 +1,10 @@
 """The style-mixing figure: rows of seeds against columns of seeds, styles swapped in chosen layers.
 
-Same semantics as the official style_mixing.py (stylegan2-ada-pytorch; StyleGAN's figure script agrees):
-cell (r, c) takes its ws from the row's seed, except in the listed style layers, which come from the
-column's seed. With the default coarse layers 0-6 a cell keeps the row source's colours and fine detail
-and takes pose and shape from the column source.
+Row sources give the listed styles to column sources: cell (r, c) takes its ws from the column's seed,
+except in the listed style layers, which come from the row's seed. With the coarse layers 0-6 a cell keeps
+the column source's colours and fine detail and takes pose and shape from the row source. (The official
+style_mixing.py script does the reverse, column styles into row sources; swap --rows and --cols to
+reproduce its figures.)
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from styleforge.tools.generate import synthesize
 from styleforge.tools.seeds import class_labels, network_device, seeds_to_z
 
 
-def mix_styles(row_ws: torch.Tensor, col_ws: torch.Tensor, styles: list[int]) -> torch.Tensor:
-    """ws [num_ws, w_dim] of a mixed image: the row source's, with the column source's in `styles`."""
-    ws = row_ws.clone()
-    ws[styles] = col_ws[styles]
+def mix_styles(base_ws: torch.Tensor, donor_ws: torch.Tensor, styles: list[int]) -> torch.Tensor:
+    """ws [num_ws, w_dim] of a mixed image: the base source's, with the donor source's in `styles`."""
+    ws = base_ws.clone()
+    ws[styles] = donor_ws[styles]
     return ws
 
 
@@ -36,7 +37,7 @@ def style_mixing_figure(
     device: torch.device | str | None = None,
 ) -> np.ndarray:
     """The figure as one uint8 image [(rows+1)*H, (cols+1)*W, C]: top row = column sources, left column =
-    row sources, top-left corner black, cell (r, c) = mix_styles(ws[row r], ws[column c], styles)."""
+    row sources, top-left corner black, cell (r, c) = mix_styles(ws[column c], ws[row r], styles)."""
     if not row_seeds or not col_seeds:
         raise UserError("style mixing needs at least one row seed and one column seed")
     bad = [s for s in styles if not 0 <= s < G.num_ws]
@@ -57,7 +58,7 @@ def style_mixing_figure(
         figure[:H, c * W:(c + 1) * W] = image_of[seed]
     for r, row_seed in enumerate(row_seeds, start=1):
         figure[r * H:(r + 1) * H, :W] = image_of[row_seed]
-        mixed = torch.stack([mix_styles(ws_of[row_seed], ws_of[s], styles) for s in col_seeds])
+        mixed = torch.stack([mix_styles(ws_of[s], ws_of[row_seed], styles) for s in col_seeds])
         row = to_uint8(synthesize(G, mixed, noise_mode))  # [cols, H, W, C]
         figure[r * H:(r + 1) * H, W:] = np.concatenate(list(row), axis=1)
     return figure
