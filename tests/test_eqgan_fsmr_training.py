@@ -52,6 +52,22 @@ def test_every_combination_trains(digits, tmp_path, fsmr, sel, align, aug):
     assert (trainer.G.synthesis.heatmap_encoder is not None) == sel
 
 
+def test_fsmr_draws_a_fresh_permutation_and_alpha_at_every_step(digits, tmp_path, monkeypatch):
+    from styleforge.networks.fsm import FeatureMixing
+
+    draws = []
+    original = FeatureMixing.draw.__func__
+
+    def recorded(cls, batch_size, device=None):
+        draws.append(original(cls, batch_size, device))
+        return draws[-1]
+
+    monkeypatch.setattr(FeatureMixing, "draw", classmethod(recorded))
+    train({**TINY, "data": digits, "outdir": str(tmp_path), "batch": 8, "kimg": 0.024, "fsmr_weight": 0.05})
+    assert len(draws) == 3  # one per D step (reals only)
+    assert len({tuple(d.perm.tolist()) for d in draws}) == 3 and len({float(d.alpha) for d in draws}) == 3
+
+
 def test_trained_eqgan_generator_loads_from_the_checkpoint_and_takes_centres(digits, tmp_path):
     _, run_dir, _ = train({**TINY, "data": digits, "outdir": str(tmp_path), "sel": True, "align_loss": True})
     G = load_network(ckpt_io.list_checkpoints(run_dir)[-1])

@@ -40,6 +40,7 @@ class StyleGAN2Loss:
         fsmr_weight: float = 0.0,
         fsmr_fakes: bool = False,
         align_weight: float = 0.0,
+        compile: bool = False,
     ):
         """fsmr_weight: FSMR penalty weight in D's main loss (0: off; 0.05 in the paper), on reals and, with
         fsmr_fakes, on fakes. align_weight: weight of each level of EqGAN-SA's alignment loss (0: off)."""
@@ -56,10 +57,14 @@ class StyleGAN2Loss:
         self.pl_mean = torch.zeros([], device=next(G.parameters()).device)
         self._pl_lengths: list[torch.Tensor] = []  # per-chunk mean lengths of the current Greg phase
         self._w_means: list[torch.Tensor] = []  # per-chunk mean w of the current D phase (for w_avg)
+        # torch.compile cannot differentiate twice, so compiled modules serve only the main phases;
+        # R1 and path length run the same weights eagerly.
+        self.synthesis_main = torch.compile(G.synthesis) if compile else G.synthesis
+        self.D_main = torch.compile(D) if compile else D
 
     # --- networks -----------------------------------------------------------------------------------
     def run_G(
-        self, z: torch.Tensor, c: torch.Tensor, heatmap: list[torch.Tensor] | None = None
+        self, z: torch.Tensor, c: torch.Tensor, main: bool = False, heatmap: list[torch.Tensor] | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         # w_avg is not updated here but in phase_done, from the whole global batch.
         ws = self.G.mapping(z, c)  # [N, num_ws, w_dim]
@@ -71,18 +76,19 @@ class StyleGAN2Loss:
             ws2 = self.G.mapping(torch.randn_like(z), c)
             take_second = torch.arange(ws.shape[1], device=ws.device)[None, :, None] >= cutoff
             ws = torch.where(take_second, ws2, ws)
+        synthesis = self.synthesis_main if main else self.G.synthesis
         # Heatmaps only reach generators with spatial encoding layers (EqGAN-SA); others draw none.
         use_heatmap = heatmap is not None and getattr(self.G.synthesis, "heatmap_encoder", None) is not None
-        img = self.G.synthesis(ws, heatmap=heatmap) if use_heatmap else self.G.synthesis(ws)
+        img = synthesis(ws, heatmap=heatmap) if use_heatmap else synthesis(ws)
         return img, ws
 
     def run_D(
-        self, img: torch.Tensor, c: torch.Tensor, return_augmented: bool = False
+        self, img: torch.Tensor, c: torch.Tensor, main: bool = False, return_augmented: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """logits [N, 1], and with return_augmented also the augmented image D saw."""
         if self.augment is not None:
             img = self.augment(img)
-        logits = self.D(img, c)
+        logits = (self.D_main if main else self.D)(img, c)
         return (logits, img) if return_augmented else logits
 
     # --- phases -------------------------------------------------------------------------------------
@@ -109,9 +115,10 @@ class StyleGAN2Loss:
         if do_Gmain:
             align = self.alignment is not None
             heatmaps = random_heatmaps(gen_z.shape[0], self.G.img_resolution, gen_z.device) if align else None
-            gen_img, _ = self.run_G(gen_z, gen_c, heatmap=heatmaps)
-            with self.alignment.watch() if align else nullcontext() as features:  # D's block outputs
-                gen_logits, gen_aug = self.run_D(gen_img, gen_c, return_augmented=True)
+            gen_img, _ = self.run_G(gen_z, gen_c, main=True, heatmap=heatmaps)
+            # The alignment records D's block outputs with hooks: D runs eagerly then.
+            with self.alignment.watch() if align else nullcontext() as features:
+                gen_logits, gen_aug = self.run_D(gen_img, gen_c, main=not align, return_augmented=True)
             loss_G = F.softplus(-gen_logits)  # -log(sigmoid(gen_logits))
             stats["Loss/scores/fake"] = gen_logits.detach()
             stats["Loss/G/loss"] = loss_G.detach()
@@ -141,9 +148,9 @@ class StyleGAN2Loss:
 
         if do_Dmain:
             with torch.no_grad():
-                gen_img, gen_ws = self.run_G(gen_z, gen_c)
+                gen_img, gen_ws = self.run_G(gen_z, gen_c, main=True)
             self._w_means.append(gen_ws[:, 0].float().mean(dim=0))  # ws[:, 0] is never style-mixed
-            gen_logits, gen_aug = self.run_D(gen_img, gen_c, return_augmented=True)
+            gen_logits, gen_aug = self.run_D(gen_img, gen_c, main=True, return_augmented=True)
             loss_Dgen = F.softplus(gen_logits)  # -log(1 - sigmoid(gen_logits))
             stats["Loss/scores/fake"] = gen_logits.detach()
             fsmr_fake = self._fsmr(gen_aug, gen_c, gen_logits, "fake", stats) if self.fsmr_fakes else 0
@@ -151,7 +158,7 @@ class StyleGAN2Loss:
 
         if do_Dmain or do_Dr1:
             real = real_img.detach().requires_grad_(do_Dr1)
-            real_logits, real_aug = self.run_D(real, real_c, return_augmented=True)
+            real_logits, real_aug = self.run_D(real, real_c, main=not do_Dr1, return_augmented=True)
             loss = torch.zeros_like(real_logits)
             if do_Dmain:
                 loss_Dreal = F.softplus(-real_logits)  # -log(sigmoid(real_logits))

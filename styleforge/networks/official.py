@@ -114,12 +114,12 @@ def official_kwargs_to_ours(kwargs: Mapping[str, Any], net_kind: str) -> dict[st
     if unknown:
         raise UserError(f"official {kind} arguments not supported: {', '.join(unknown)}")
     for sub in ("synthesis_kwargs", "block_kwargs"):
-        if sub in ours:
-            ours[sub] = {k: v for k, v in ours[sub].items() if k not in _LAYOUT_ONLY}
+        if sub in ours:  # the official code allows None for an empty dict
+            ours[sub] = {k: v for k, v in (ours[sub] or {}).items() if k not in _LAYOUT_ONLY}
     if ours.pop("config_kwargs", None):
         raise UserError("official EqGAN-SA G argument config_kwargs is not supported (expected it empty)")
     if ours.pop("use_sel", False):
-        ours["synthesis_kwargs"] = {**ours.get("synthesis_kwargs", {}), "use_sel": True}
+        ours["synthesis_kwargs"] = {**(ours.get("synthesis_kwargs") or {}), "use_sel": True}
     return ours
 
 
