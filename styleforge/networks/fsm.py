@@ -25,19 +25,20 @@ def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def feature_statistics_mix(x: torch.Tensor, y: torch.Tensor, alpha: float | torch.Tensor) -> torch.Tensor:
     """alpha * x + (1 - alpha) * FSM(x, y), where FSM(x, y) is x normalized by its own per-channel
     statistics and de-normalized with y's. x, y: [N, C, H, W]."""
-    return _mix(x.float(), channel_stats(x.float()), channel_stats(y.float()), alpha).to(x.dtype)
+    return _mix(x, channel_stats(x.float()), channel_stats(y.float()), alpha)
 
 
 def _mix(x: torch.Tensor, stats_x: tuple[torch.Tensor, torch.Tensor], stats_y: tuple[torch.Tensor, torch.Tensor],
          alpha: float | torch.Tensor) -> torch.Tensor:
     (mean_x, var_x), (mean_y, var_y) = stats_x, stats_y
     # alpha * x + (1 - alpha) * ((x - mean_x) * ratio + mean_y) is a per-channel affine map of x: computing
-    # its coefficients on [N, C, 1, 1] leaves one pass over the feature map (and x exactly for alpha = 1).
+    # its coefficients on [N, C, 1, 1] (in float32, as the statistics: fp16 variances overflow) leaves one
+    # pass over the feature map, in x's dtype, and gives x exactly for alpha = 1.
     ratio = ((var_y + EPS) / (var_x + EPS)).sqrt()
-    alpha = torch.as_tensor(alpha, dtype=x.dtype, device=x.device)
+    alpha = torch.as_tensor(alpha, dtype=ratio.dtype, device=ratio.device)
     scale = torch.lerp(ratio, torch.ones_like(ratio), alpha)
     shift = (1 - alpha) * (mean_y - mean_x * ratio)
-    return torch.addcmul(shift, x, scale)
+    return torch.addcmul(shift.to(x.dtype), x, scale.to(x.dtype))
 
 
 @dataclass
@@ -54,10 +55,8 @@ class FeatureMixing:
         return cls(torch.rand([], device=device), torch.randperm(batch_size, device=device))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:  # [N, C, H, W] -> [N, C, H, W]
-        # Statistics in float32 (fp16 variances overflow); y = x[perm] has x's statistics, permuted.
-        x32 = x.float()
-        mean, var = channel_stats(x32)
-        return _mix(x32, (mean, var), (mean[self.perm], var[self.perm]), self.alpha).to(x.dtype)
+        mean, var = channel_stats(x.float())  # y = x[perm] has x's statistics, permuted
+        return _mix(x, (mean, var), (mean[self.perm], var[self.perm]), self.alpha)
 
 
 def conv_with_mixing(layer: nn.Module, x: torch.Tensor, fsm: FeatureMixing | None, gain: float = 1) -> torch.Tensor:
