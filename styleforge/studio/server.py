@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 import uvicorn
 from PIL import Image
 from starlette.applications import Starlette
@@ -69,15 +70,18 @@ class Studio:
     Renders are serialized by a lock: one generator, and requests from one page.
     """
 
-    def __init__(self, network: str | Path, device: str = "cpu", outdir: str | Path = "studio"):
+    def __init__(self, network: str | Path, device: str = "cpu", outdir: str | Path = "studio",
+                 G: torch.nn.Module | None = None):
+        """Loads `network`, unless the generator loaded from it is given as `G`."""
         self.network = Path(network).absolute()
         self.device = str(device)
         self.outdir = Path(outdir).absolute()
         self.lock = threading.Lock()
-        self.G = None
-        self.info: NetworkInfo | None = None
+        self.G = G
+        self.info: NetworkInfo | None = None if G is None else describe(G)
         self.load_error: str | None = None
-        self.load()
+        if G is None:
+            self.load()
 
     def load(self) -> None:
         """(Re)loads the network; a failure is kept as `load_error` for the page to show."""
