@@ -168,8 +168,9 @@ const Studio = (() => {
 
   function drawCentres() {
     const svg = $("overlay");
-    svg.hidden = !(state.info.spatial && state.heatmaps && $("show-centres").checked);
-    if (svg.hidden) return;
+    const visible = Boolean(state.info.spatial && state.heatmaps && $("show-centres").checked);
+    svg.toggleAttribute("hidden", !visible); // an SVG element has no `hidden` property, only the attribute
+    if (!visible) return;
     const R = state.info.resolution;
     const dots = [];
     // Finest level first, so the object's dot is drawn on top.
