@@ -13,6 +13,18 @@ if [ ! -x .venv/bin/python ]; then
     echo "[setup] creating .venv with $($PYTHON --version)"
     "$PYTHON" -m venv .venv
 fi
+# The studio's page tests drive a headless Chromium: install Debian's when it is missing and we may
+# (root with apt-get). STYLEFORGE_BROWSER=skip leaves it out; those tests then skip, saying why.
+if [ "${STYLEFORGE_BROWSER:-}" != skip ] && ! { command -v chromium >/dev/null && command -v chromedriver >/dev/null; } \
+        && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "[setup] installing chromium and chromium-driver (apt-get) for the studio page tests"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+            >/dev/null; }; then
+        echo "[setup] error: apt-get could not install chromium; set STYLEFORGE_BROWSER=skip to go on without it" >&2
+        exit 1
+    fi
+fi
+
 stamp=.venv/.styleforge-installed
 want="$(sha256sum pyproject.toml | cut -d' ' -f1) $TORCH_SPEC"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then

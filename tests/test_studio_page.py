@@ -110,8 +110,9 @@ def test_change_seed_save_and_redraw_through_the_cli(browser, tmp_path):
         seed = browser.find_element(By.ID, "seed")
         seed.clear()
         seed.send_keys("123")
-        state = wait_for(browser, lambda s: s["renders"] > first["renders"] and not s["busy"]
-                         and browser.execute_script("return Studio.settingsFromControls().seed") == 123, "render seed 123")
+        new_seed = lambda s: browser.execute_script("return Studio.settingsFromControls().seed") == 123  # noqa: E731
+        state = wait_for(browser, lambda s: s["renders"] > first["renders"] and not s["busy"] and new_seed(s),
+                         "render seed 123")
         shown = decode_data_url(state["image"])
         assert not np.array_equal(shown, decode_data_url(first["image"]))
         assert np.array_equal(shown, render(studio.G, ImageSettings(seed=123)).image)
@@ -167,11 +168,11 @@ def test_a_network_that_cannot_be_loaded_shows_the_error_on_the_page(browser, tm
         # A bad value typed into the page is shown as the server's message.
         save_network(tiny_generator(), missing)
         browser.find_element(By.ID, "reload").click()
-        state = wait_for(browser, lambda s: s["renders"] > 0 and s["error"] is None and s["image"], "reload")
+        wait_for(browser, lambda s: s["renders"] > 0 and s["error"] is None and s["image"], "reload")
         seed = browser.find_element(By.ID, "seed")
         seed.clear()
         seed.send_keys("-5")
-        state = wait_for(browser, lambda s: s["error"] is not None and not s["busy"], "show the error")
+        wait_for(browser, lambda s: s["error"] is not None and not s["busy"], "show the error")
         assert "seed -5: out of range" in browser.find_element(By.ID, "error").text
 
 

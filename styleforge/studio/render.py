@@ -37,8 +37,8 @@ def default_heatmaps(seed: int) -> Heatmaps:
         torch.manual_seed(seed)
         spec = heatmaps.sample_heatmap_spec(1, "cpu")
     low, high = CENTRE_RANGE
-    centres = tuple(tuple((float(y), float(x)) for y, x in level[0].clamp(low, high).tolist()) for level in spec.centres)
-    sigmas = tuple(tuple(float(s) for s in level[0].tolist()) for level in spec.sigmas)
+    centres = tuple(tuple((y, x) for y, x in level[0].clamp(low, high).tolist()) for level in spec.centres)
+    sigmas = tuple(tuple(level[0].tolist()) for level in spec.sigmas)
     return Heatmaps(centres, sigmas)
 
 

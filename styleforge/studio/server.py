@@ -126,7 +126,7 @@ class Studio:
             rendered = self._render(payload)
             self.outdir.mkdir(parents=True, exist_ok=True)
             number = 1
-            while (self.outdir / f"studio-{number:04d}.json").exists() or (self.outdir / f"studio-{number:04d}.png").exists():
+            while any((self.outdir / f"studio-{number:04d}{suffix}").exists() for suffix in (".png", ".json")):
                 number += 1
             image_file = self.outdir / f"studio-{number:04d}.png"
             settings_file = image_file.with_suffix(".json")

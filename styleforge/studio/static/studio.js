@@ -236,7 +236,8 @@ const Studio = (() => {
   function showRanges() {
     $("psi-value").textContent = Number($("psi").value).toFixed(2);
     $("interp-t-value").textContent = Number($("interp-t").value).toFixed(2);
-    $("mix-range").textContent = `${$("mix-first").value}\u2013${$("mix-last").value}`;
+    $("mix-first-value").textContent = $("mix-first").value;
+    $("mix-last-value").textContent = $("mix-last").value;
   }
 
   function setUpControls(info) {
