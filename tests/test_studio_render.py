@@ -124,7 +124,7 @@ def test_generate_settings_redraws_the_saved_pixels(tmp_path, G):
                            ("mixed", ImageSettings(seed=12, mix=StyleMix(4, 0, 2), interp=Interpolation(9, 0.3, "z")))]:
         image, settings_file = tmp_path / f"{name}.png", tmp_path / f"{name}.json"
         save_image(render(G, settings).image, image)
-        doc = settings_document(settings, network, settings_file, image, "cpu", spatial=False)
+        doc = settings_document(settings, network, settings_file, image, "cpu")
         settings_file.write_text(json.dumps(doc))
         argv = shlex.split(doc["command"])
         assert argv[:2] == ["styleforge", "generate"] and main(argv[1:]) == 0

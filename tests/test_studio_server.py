@@ -2,7 +2,11 @@
 message for a network that cannot be loaded, saving, and the studio command's own errors."""
 
 import json
+import os
 import shlex
+import signal
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 
@@ -160,3 +164,23 @@ def test_studio_command_errors(tmp_path, capsys, network_file):
         assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
     finally:
         taken.close()
+
+
+def test_studio_command_serves_the_page_and_reports_an_unloadable_network(tmp_path):
+    missing = tmp_path / "missing.safetensors"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen([sys.executable, "-m", "styleforge.cli", "studio", "--network", str(missing),
+                                "--port", "0", "--device", "cpu", "--outdir", str(tmp_path)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("StyleForge Studio on http://127.0.0.1:"), (line, process.stderr.read())
+        url = line.split()[3]
+        assert request(url + "/")[0] == 200
+        status, out = request(url + "/api/info")
+        assert status == 503 and out["error"] == f"{missing}: no such file"
+    finally:
+        process.send_signal(signal.SIGINT)  # Ctrl+C: uvicorn shuts down cleanly
+        _, err = process.communicate(timeout=20)
+    assert process.returncode == 0
+    assert f"warning: {missing}: no such file" in err and "Traceback" not in err

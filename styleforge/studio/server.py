@@ -130,8 +130,7 @@ class Studio:
                 number += 1
             image_file = self.outdir / f"studio-{number:04d}.png"
             settings_file = image_file.with_suffix(".json")
-            doc = settings_document(rendered.settings, self.network, settings_file, image_file, self.device,
-                                    spatial=self.info.spatial)
+            doc = settings_document(rendered.settings, self.network, settings_file, image_file, self.device)
             save_image(rendered.image, image_file)
             settings_file.write_text(json.dumps(doc, indent=2) + "\n")
         return {"image_file": str(image_file), "settings_file": str(settings_file), **doc}

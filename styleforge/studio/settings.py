@@ -206,8 +206,10 @@ def generate_command(network: str | os.PathLike, outdir: str | os.PathLike, devi
 
 
 def settings_document(settings: ImageSettings, network: Path, settings_file: Path, image_file: Path,
-                      device: str, spatial: bool) -> dict:
-    """What the studio saves beside an image: the settings and the commands that redraw it."""
+                      device: str) -> dict:
+    """What the studio saves beside an image: the settings and the commands that redraw it. (Rendering fills in
+    the heatmap centres of an EqGAN-SA G, so its settings are never plain: the flags-only command cannot name
+    centres, and without them such a G draws random ones.)"""
     regenerated = settings_file.parent / "regenerated"
     doc = {
         "format": FILE_FORMAT,
@@ -216,8 +218,7 @@ def settings_document(settings: ImageSettings, network: Path, settings_file: Pat
         "settings": settings.to_json(),
         "command": generate_command(network, regenerated, device, settings_file=settings_file),
     }
-    # The flags-only command cannot name heatmap centres; without them an EqGAN-SA G draws random ones.
-    if settings.is_plain and not spatial:
+    if settings.is_plain:
         doc["seed_command"] = generate_command(network, regenerated, device, settings=settings)
     return doc
 

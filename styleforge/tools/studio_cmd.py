@@ -48,5 +48,9 @@ def run(args: argparse.Namespace) -> int:
     app = server.create_app(studio, allowed_hosts=None if loopback else ["*"])
     print(f"StyleForge Studio on {server.url_of(sock)}  (network {studio.network}, device {studio.device}; "
           f"Ctrl+C stops)", flush=True)
-    server.make_server(app).run(sockets=[sock])
+    try:
+        server.make_server(app).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn shuts down on Ctrl+C, then raises it again: here it is the normal end
+        pass
+    print("StyleForge Studio stopped", flush=True)
     return 0
