@@ -7,7 +7,7 @@ import shlex
 import numpy as np
 import pytest
 import torch
-from studio_networks import multiscale_generator, png_pixels
+from studio_networks import multiscale_generator, png_pixels, sel_available, tiny_sel_generator
 from tools_networks import tiny_generator
 
 from styleforge.cli import main
@@ -15,8 +15,15 @@ from styleforge.errors import UserError
 from styleforge.images import save_image, to_uint8
 from styleforge.networks.persistence import save_network
 from styleforge.studio.network_info import describe
-from styleforge.studio.render import render, settings_ws
-from styleforge.studio.settings import ImageSettings, Interpolation, StyleMix, parse_settings, settings_document
+from styleforge.studio.render import default_heatmaps, render, settings_ws
+from styleforge.studio.settings import (
+    Heatmaps,
+    ImageSettings,
+    Interpolation,
+    StyleMix,
+    parse_settings,
+    settings_document,
+)
 from styleforge.tools.generate import generate
 from styleforge.tools.seeds import seeds_to_z
 from styleforge.tools.video import slerp
@@ -115,6 +122,29 @@ def test_every_scale_of_a_multiscale_generator():
     assert np.array_equal(rendered.image, to_uint8(G.synthesis(settings_ws(G, ImageSettings(seed=1), "cpu"),
                                                                noise_mode="const"))[0])
     assert not describe(tiny_generator()).multiscale
+
+
+@pytest.mark.skipif(not sel_available(), reason="EqGAN-SA (use_sel) is not in this StyleForge yet")
+def test_heatmap_centres_of_an_eqgan_sa_generator():
+    G = tiny_sel_generator()
+    info = describe(G)
+    assert info.spatial and info.centres_per_level == (1, 2, 4)
+    drawn = render(G, ImageSettings(seed=3))
+    assert drawn.settings.heatmaps == default_heatmaps(3) != default_heatmaps(4)  # each seed has its own
+    assert np.array_equal(render(G, drawn.settings).image, drawn.image)  # given explicitly: the same pixels
+    centres = drawn.settings.heatmaps.centres
+    moved = Heatmaps((((-0.9, 0.9),),) + centres[1:], drawn.settings.heatmaps.sigmas)
+    assert not np.array_equal(render(G, ImageSettings(seed=3, heatmaps=moved)).image, drawn.image)
+    good = drawn.settings.heatmaps.to_json()
+    assert parse_settings({"seed": 3, "heatmaps": good}, info).heatmaps == drawn.settings.heatmaps
+    for change, message in [(lambda h: h["centres"][0][0].__setitem__(1, 1.5), "level 1 centre 0 x 1.5: out of range"),
+                            (lambda h: h["centres"][1].pop(), "level 2 centres: expected a list of 2"),
+                            (lambda h: h["sigmas"][2].__setitem__(0, 0), "level 3 sigma 0 0: out of range"),
+                            (lambda h: h.pop("sigmas"), "heatmaps.sigmas: expected a list of 3")]:
+        bad = json.loads(json.dumps(good))
+        change(bad)
+        with pytest.raises(UserError, match=message):
+            parse_settings({"seed": 3, "heatmaps": bad}, info)
 
 
 def test_generate_settings_redraws_the_saved_pixels(tmp_path, G):

@@ -45,7 +45,7 @@ from styleforge.studio.settings import parse_settings, settings_document
 
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_BODY_BYTES = 64 * 1024  # settings are a few hundred bytes
-LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
+LOOPBACK_NAMES = ["127.0.0.1", "localhost", "[::1]"]
 log = logging.getLogger("styleforge.studio")
 
 
@@ -96,7 +96,7 @@ class Studio:
                 self.G, self.info = None, None
                 self.load_error = f"{self.network}: could not be loaded ({type(e).__name__}: {e})"
 
-    def describe(self) -> dict:
+    def info_json(self) -> dict:
         if self.load_error is not None:
             raise RequestError(503, self.load_error)
         return {"network": str(self.network), "device": self.device, "outdir": str(self.outdir),
@@ -137,7 +137,7 @@ class Studio:
 
     def reload(self, payload: Any) -> dict:
         self.load()
-        return self.describe()
+        return self.info_json()
 
 
 def _reject_constant(name: str) -> float:
@@ -186,7 +186,7 @@ def create_app(studio: Studio, allowed_hosts: list[str] | None = None) -> Starle
 
     routes = [
         Route("/", index),
-        Route("/api/info", json_endpoint(lambda _: studio.describe(), "GET"), methods=["GET"]),
+        Route("/api/info", json_endpoint(lambda _: studio.info_json(), "GET"), methods=["GET"]),
         Route("/api/render", json_endpoint(studio.render_json, "POST"), methods=["POST"]),
         Route("/api/save", json_endpoint(studio.save, "POST"), methods=["POST"]),
         Route("/api/reload", json_endpoint(studio.reload, "POST"), methods=["POST"]),

@@ -48,6 +48,7 @@ const Studio = (() => {
     renders: 0, // finished renders (tests wait on this)
     lastError: null,
     lastResponse: null,
+    lastSave: null, // the answer to the last save
   };
 
   function readSeed(id) {
@@ -172,13 +173,22 @@ const Studio = (() => {
     svg.toggleAttribute("hidden", !visible); // an SVG element has no `hidden` property, only the attribute
     if (!visible) return;
     const R = state.info.resolution;
+    const centres = state.heatmaps.centres;
+    if (svg.childElementCount !== centres.flat().length) makeDots(svg, centres);
+    // The dots are kept (a dragged one must stay under the pointer); only their places change.
+    for (const dot of svg.children) {
+      const [y, x] = centres[Number(dot.dataset.level)][Number(dot.dataset.index)];
+      dot.setAttribute("cx", centreToFraction(x, R));
+      dot.setAttribute("cy", centreToFraction(y, R));
+    }
+  }
+
+  function makeDots(svg, centres) {
     const dots = [];
     // Finest level first, so the object's dot is drawn on top.
-    for (let level = state.heatmaps.centres.length - 1; level >= 0; level--) {
-      state.heatmaps.centres[level].forEach(([y, x], index) => {
+    for (let level = centres.length - 1; level >= 0; level--) {
+      centres[level].forEach((_, index) => {
         const dot = document.createElementNS("http://www.w3.org/2000/svg", "circle");
-        dot.setAttribute("cx", centreToFraction(x, R));
-        dot.setAttribute("cy", centreToFraction(y, R));
         dot.setAttribute("r", DOT_RADIUS[Math.min(level, DOT_RADIUS.length - 1)]);
         dot.setAttribute("class", `level-${level + 1}`);
         dot.dataset.level = level;
@@ -206,16 +216,13 @@ const Studio = (() => {
       const y = fractionToCentre((e.clientY - box.top) / box.height, R);
       state.heatmaps = moveCentre(state.heatmaps, level, index, y, x);
       state.heatmapsSet = true;
-      // Move the dot itself (redrawing all would lose the pointer), then the others on the next render.
-      dot.setAttribute("cx", centreToFraction(x, R));
-      dot.setAttribute("cy", centreToFraction(y, R));
+      drawCentres();
       requestRender();
     };
     const stop = () => {
       window.removeEventListener("pointermove", move);
       window.removeEventListener("pointerup", stop);
       dot.classList.remove("dragging");
-      drawCentres();
     };
     window.addEventListener("pointermove", move);
     window.addEventListener("pointerup", stop);
