@@ -155,7 +155,8 @@ class Trainer:
             self.augment = AUGMENTATIONS.create(cfg.aug, **aug_kwargs).train().requires_grad_(False).to(device)
         self.loss = LOSSES.create(
             cfg.loss, G=self.G, D=self.D, augment=self.augment, r1_gamma=cfg.gamma, style_mixing=cfg.style_mixing,
-            pl_weight=cfg.pl_weight, pl_batch_shrink=cfg.pl_batch_shrink, pl_decay=cfg.pl_decay, **cfg.loss_kwargs,
+            pl_weight=cfg.pl_weight, pl_batch_shrink=cfg.pl_batch_shrink, pl_decay=cfg.pl_decay,
+            **({"compile": True} if cfg.compile else {}), **cfg.loss_kwargs,
         )
         self.opt_G = make_optimizer(self.G, cfg.glr, cfg.betas, cfg.eps, cfg.pl_interval)
         self.opt_D = make_optimizer(self.D, cfg.dlr, cfg.betas, cfg.eps, cfg.r1_interval)
