@@ -140,6 +140,10 @@ class Studio:
         return self.info_json()
 
 
+def too_large(size: int) -> str:
+    return f"request body of {size} bytes; settings are at most {MAX_BODY_BYTES}"
+
+
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not a JSON number")
 
@@ -149,9 +153,12 @@ async def read_json(request: Request) -> Any:
     if content_type != "application/json":
         # Also keeps other web sites out: their cross-origin JSON requests need a CORS preflight we never grant.
         raise RequestError(415, f"send the settings as application/json (got content-type {content_type!r})")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:  # refused before it is read
+        raise RequestError(413, too_large(int(declared)))
     body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise RequestError(413, f"request body of {len(body)} bytes; settings are at most {MAX_BODY_BYTES}")
+    if len(body) > MAX_BODY_BYTES:  # a chunked body has no length header
+        raise RequestError(413, too_large(len(body)))
     try:
         return json.loads(body or b"null", parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as e:
