@@ -325,7 +325,10 @@ class Trainer:
     @torch.no_grad()
     def _save_grid(self) -> None:
         self.G_ema.eval()
-        fakes = [self.G_ema(z, c, noise_mode="const") for z, c in zip(self.grid_z.split(16), self.grid_c.split(16))]
+        # Seeded, so that networks that draw random inputs (e.g. EqGAN-SA heatmaps) show the same ones each time.
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(self.cfg.seed)
+            fakes = [self.G_ema(z, c, noise_mode="const") for z, c in zip(self.grid_z.split(16), self.grid_c.split(16))]
         save_grid(torch.cat(fakes), self.run_dir / f"fakes{self.cur_nimg // 1000:06d}.png", self.grid_cols)
 
     def _setup_grid(self) -> None:
