@@ -132,8 +132,8 @@ def preset_values(cfg: str, resolution: int, world_size: int) -> dict[str, Any]:
         "cifar": dict(kimg=100000, batch=64, mbstd_group=32, cbase=32768, glr=0.0025, gamma=0.01, ema_kimg=500,
                       ema_rampup=0.05, map_layers=2, pl_weight=0, style_mixing=0, d_arch="orig"),
         # Small enough to learn the built-in digits on two CPU cores in minutes.
-        "cpu": dict(kimg=100, batch=32, mbstd_group=4, cbase=2048, glr=0.0025, gamma=0.05, ema_kimg=2,
-                    ema_rampup=0.05, map_layers=2, cmax=128, z_dim=128, w_dim=128, tick_kimg=1, snap=5),
+        "cpu": dict(kimg=100, batch=32, mbstd_group=4, cbase=1024, glr=0.0025, gamma=0.05, ema_kimg=2,
+                    ema_rampup=0.05, map_layers=2, cmax=64, z_dim=64, w_dim=64, tick_kimg=1, snap=5),
     }
     if cfg not in table:
         raise UserError(f"unknown preset --cfg {cfg!r}; choose one of: {', '.join(PRESETS)}")
