@@ -43,10 +43,10 @@ class StyleGAN2Loss:
         self._w_means: list[torch.Tensor] = []  # per-chunk mean w of the current D phase (for w_avg)
 
     # --- networks -----------------------------------------------------------------------------------
-    def run_G(self, z: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def run_G(self, z: torch.Tensor, c: torch.Tensor, **synthesis_kwargs) -> tuple[torch.Tensor, torch.Tensor]:
         # w_avg is not updated here but in phase_done, from the whole global batch.
         ws = self.G.mapping(z, c)  # [N, num_ws, w_dim]
-        if self.style_mixing > 0:
+        if self.style_mixing > 0 and ws.shape[1] > 1:
             # With prob. style_mixing, the ws from a random crossover on come from a second latent.
             cutoff = torch.randint(1, ws.shape[1], [], device=ws.device)
             mixed = torch.rand([], device=ws.device) < self.style_mixing
@@ -54,7 +54,7 @@ class StyleGAN2Loss:
             ws2 = self.G.mapping(torch.randn_like(z), c)
             take_second = torch.arange(ws.shape[1], device=ws.device)[None, :, None] >= cutoff
             ws = torch.where(take_second, ws2, ws)
-        img = self.G.synthesis(ws)
+        img = self.G.synthesis(ws, **synthesis_kwargs)
         return img, ws
 
     def run_D(self, img: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
