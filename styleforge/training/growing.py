@@ -22,12 +22,13 @@ from styleforge.networks.progressive import has_lod, quantize_lod, reals_at_lod,
 from styleforge.training.schedule import Schedule, StepPlan
 
 
-def lod_at(kimg: float, img_resolution: int, init_res: int, stable_kimg: float, fade_kimg: float) -> float:
-    phase_kimg = stable_kimg + fade_kimg
-    phase = math.floor(kimg / phase_kimg) if phase_kimg > 0 else 0
+def lod_at(cur_nimg: int, img_resolution: int, init_res: int, stable_kimg: float, fade_kimg: float) -> float:
+    """The lod after `cur_nimg` images (counted in whole images, so phase boundaries fall exactly)."""
+    stable, fade = round(stable_kimg * 1000), round(fade_kimg * 1000)
+    phase = cur_nimg // (stable + fade) if stable + fade > 0 else 0
     lod = math.log2(img_resolution) - math.log2(init_res) - phase
-    if fade_kimg > 0:
-        lod -= max(kimg - phase * phase_kimg - stable_kimg, 0.0) / fade_kimg
+    if fade > 0:
+        lod -= max(cur_nimg - phase * (stable + fade) - stable, 0) / fade
     return max(lod, 0.0)
 
 
@@ -48,8 +49,7 @@ class ProgressiveGrowing(Schedule):
         self.prev_lod: float | None = None  # of the previous step
 
     def lod_at(self, cur_nimg: int) -> float:
-        kimg = cur_nimg / 1000
-        return quantize_lod(lod_at(kimg, self.img_resolution, self.init_res, self.stable_kimg, self.fade_kimg))
+        return quantize_lod(lod_at(cur_nimg, self.img_resolution, self.init_res, self.stable_kimg, self.fade_kimg))
 
     def resolution_at(self, lod: float) -> int:
         """The resolution being trained (the new one during a fade)."""
