@@ -15,6 +15,12 @@ COMMANDS: dict[str, str] = {
     "train": "styleforge.tools.train_cmd",
     "demo": "styleforge.tools.demo_cmd",
     "metrics": "styleforge.tools.metrics_cmd",
+    "generate": "styleforge.tools.generate_cmd",
+    "mix": "styleforge.tools.mix_cmd",
+    "video": "styleforge.tools.video_cmd",
+    "project": "styleforge.tools.project_cmd",
+    "import": "styleforge.tools.import_cmd",
+    "export": "styleforge.tools.export_cmd",
 }
 
 

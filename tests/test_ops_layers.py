@@ -32,7 +32,7 @@ def test_equalized_lr_scales_weights_at_run_time():
     expected = F.leaky_relu(F.conv2d(x, conv.weight / 6, padding=1), 0.2) * math.sqrt(2)
     assert torch.allclose(conv(x), expected, atol=1e-5)
     # The two steps compose to the forward pass, so methods can act between them.
-    assert torch.allclose(conv.activate(conv.convolve(x), gain=0.5), conv(x, gain=0.5))
+    assert torch.allclose(conv.activate(conv.convolve(x), gain=0.5), conv(x, gain=0.5), atol=1e-6)
 
 
 def test_frozen_conv_layer_has_no_trainable_parameters():
@@ -61,10 +61,13 @@ def test_fused_and_unfused_paths_agree(up, demodulate):
     weight, styles = torch.randn(5, 4, 3, 3, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64)
     noise = torch.randn(3, 1, 6 * up, 6 * up, dtype=torch.float64)
     f = torch.ones(4, 4, dtype=torch.float64) / 16
-    kwargs = dict(noise=noise, up=up, padding=1, resample_filter=f, demodulate=demodulate)
+    bias = torch.randn(5, dtype=torch.float64)
+    kwargs = dict(noise=noise, bias=bias, gain=1.7, up=up, padding=1, resample_filter=f, demodulate=demodulate)
     fused = modulated_conv2d(x, weight, styles, fused_modconv=True, **kwargs)
     unfused = modulated_conv2d(x, weight, styles, fused_modconv=False, **kwargs)
     assert torch.allclose(fused, unfused, atol=1e-10)
+    plain = modulated_conv2d(x, weight, styles, up=up, padding=1, resample_filter=f, demodulate=demodulate)
+    assert torch.allclose(fused, (plain + noise + bias.reshape(1, 5, 1, 1)) * 1.7, atol=1e-10)
 
 
 @pytest.mark.parametrize("fused", [True, False])

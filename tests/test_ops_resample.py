@@ -99,3 +99,17 @@ def test_first_and_second_derivatives(up, down):
     assert torch.autograd.gradcheck(fn, (x, w))
     assert torch.autograd.gradgradcheck(fn, (x, w))
     assert torch.autograd.gradgradcheck(lambda x: upsample2d(x, f) if up > 1 else downsample2d(x, f), (x,))
+
+
+@pytest.mark.parametrize("filt", ["asym3x2", "separable8"])
+@pytest.mark.parametrize("up,down,padding", [(2, 1, (3, 1, 2, 4)), (1, 2, (2, -1, 0, 3)), (3, 2, (1, 2, 1, 2))])
+def test_upfirdn2d_derivatives_of_any_order(filt, up, down, padding):
+    """The backward is an upfirdn2d itself: check first and second derivatives against finite differences."""
+    x = torch.randn(1, 2, 9, 9, dtype=torch.float64, requires_grad=True)
+    f = FILTERS[filt].double()
+
+    def fn(x):
+        return upfirdn2d(x, f, up=up, down=down, padding=padding, gain=2.0)
+
+    assert torch.autograd.gradcheck(fn, (x,))
+    assert torch.autograd.gradgradcheck(fn, (x,))

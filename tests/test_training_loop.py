@@ -214,3 +214,23 @@ def test_a_dead_rank_makes_the_other_exit_with_a_message(digits, tmp_path):
 def test_train_function_runs_single_process(digits, tmp_path):
     run_dir = train({**TINY, "data": digits, "outdir": str(tmp_path), "kimg": STEP_KIMG, "cond": False}, quiet=True)
     assert (run_dir / "stats.jsonl").exists()
+
+
+def test_cli_dry_run_prints_the_resolved_config(digits, tmp_path, capsys):
+    from styleforge.cli import main
+
+    assert main(["train", "--data", digits, "--cfg", "paper256", "--gamma", "3", "--dry-run",
+                 "--outdir", str(tmp_path)]) == 0
+    cfg = json.loads(capsys.readouterr().out)
+    assert cfg["gamma"] == 3 and cfg["batch"] == 64 and cfg["cbase"] == 16384 and cfg["ema_kimg"] == 20
+    assert not list(tmp_path.iterdir())  # a dry run writes nothing
+
+
+def test_cli_reports_bad_options_without_a_traceback(digits, capsys):
+    from styleforge.cli import main
+
+    assert main(["train", "--data", digits, "--cfg", "cpu", "--batch", "30", "--batch-gpu", "8", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "error: --batch-gpu 8 must divide the per-process batch 30" in err and "Traceback" not in err
+    assert main(["train", "--data", "/nonexistent/data.zip", "--dry-run"]) == 2
+    assert "/nonexistent/data.zip" in capsys.readouterr().err

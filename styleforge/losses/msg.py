@@ -55,8 +55,8 @@ class MSGLoss(StyleGAN2Loss):
         reals = image_pyramid(real_img.detach(), self.num_scales)
 
         if phase in ("Gmain", "Gboth"):
-            gen_imgs, _ = self.run_G(gen_z, gen_c, return_all_scales=True)
-            gen_logits = self.D(gen_imgs, gen_c)
+            gen_imgs, _ = self.run_G(gen_z, gen_c, main=True, return_all_scales=True)
+            gen_logits = self.D_main(gen_imgs, gen_c)
             real_logits = None
             if self.relativistic:
                 with torch.no_grad():
@@ -74,9 +74,9 @@ class MSGLoss(StyleGAN2Loss):
             loss = torch.zeros_like(real_logits)
             if do_Dmain:
                 with torch.no_grad():
-                    gen_imgs, gen_ws = self.run_G(gen_z, gen_c, return_all_scales=True)
+                    gen_imgs, gen_ws = self.run_G(gen_z, gen_c, main=True, return_all_scales=True)
                 self._w_means.append(gen_ws[:, 0].float().mean(dim=0))
-                gen_logits = self.D(gen_imgs, gen_c)
+                gen_logits = self.D_main(gen_imgs, gen_c)
                 loss = self.discriminator_loss(gen_logits, real_logits)
                 stats.update({"Loss/scores/fake": gen_logits.detach(), "Loss/scores/real": real_logits.detach(),
                               "Loss/signs/real": real_logits.detach().sign(), "Loss/D/loss": loss.detach()})

@@ -30,6 +30,7 @@ class StyleGAN2Loss:
         pl_weight: float = 2.0,
         pl_batch_shrink: int = 2,
         pl_decay: float = 0.01,
+        compile: bool = False,
     ):
         self.G, self.D = G, D
         self.augment = augment
@@ -41,9 +42,14 @@ class StyleGAN2Loss:
         self.pl_mean = torch.zeros([], device=next(G.parameters()).device)
         self._pl_lengths: list[torch.Tensor] = []  # per-chunk mean lengths of the current Greg phase
         self._w_means: list[torch.Tensor] = []  # per-chunk mean w of the current D phase (for w_avg)
+        # torch.compile cannot differentiate twice, so compiled modules serve only the main phases;
+        # R1 and path length run the same weights eagerly.
+        self.synthesis_main = torch.compile(G.synthesis) if compile else G.synthesis
+        self.D_main = torch.compile(D) if compile else D
 
     # --- networks -----------------------------------------------------------------------------------
-    def run_G(self, z: torch.Tensor, c: torch.Tensor, **synthesis_kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+    def run_G(self, z: torch.Tensor, c: torch.Tensor, main: bool = False,
+              **synthesis_kwargs) -> tuple[torch.Tensor, torch.Tensor]:
         # w_avg is not updated here but in phase_done, from the whole global batch.
         ws = self.G.mapping(z, c)  # [N, num_ws, w_dim]
         if self.style_mixing > 0 and ws.shape[1] > 1:
@@ -54,13 +60,13 @@ class StyleGAN2Loss:
             ws2 = self.G.mapping(torch.randn_like(z), c)
             take_second = torch.arange(ws.shape[1], device=ws.device)[None, :, None] >= cutoff
             ws = torch.where(take_second, ws2, ws)
-        img = self.G.synthesis(ws, **synthesis_kwargs)
+        img = (self.synthesis_main if main else self.G.synthesis)(ws, **synthesis_kwargs)
         return img, ws
 
-    def run_D(self, img: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    def run_D(self, img: torch.Tensor, c: torch.Tensor, main: bool = False) -> torch.Tensor:
         if self.augment is not None:
             img = self.augment(img)
-        return self.D(img, c)
+        return (self.D_main if main else self.D)(img, c)
 
     # --- phases -------------------------------------------------------------------------------------
     def accumulate_gradients(
@@ -84,8 +90,8 @@ class StyleGAN2Loss:
         do_Dr1 = phase in ("Dreg", "Dboth") and self.r1_gamma > 0
 
         if do_Gmain:
-            gen_img, _ = self.run_G(gen_z, gen_c)
-            gen_logits = self.run_D(gen_img, gen_c)
+            gen_img, _ = self.run_G(gen_z, gen_c, main=True)
+            gen_logits = self.run_D(gen_img, gen_c, main=True)
             loss_G = F.softplus(-gen_logits)  # -log(sigmoid(gen_logits))
             stats["Loss/scores/fake"] = gen_logits.detach()
             stats["Loss/G/loss"] = loss_G.detach()
@@ -110,16 +116,16 @@ class StyleGAN2Loss:
 
         if do_Dmain:
             with torch.no_grad():
-                gen_img, gen_ws = self.run_G(gen_z, gen_c)
+                gen_img, gen_ws = self.run_G(gen_z, gen_c, main=True)
             self._w_means.append(gen_ws[:, 0].float().mean(dim=0))  # ws[:, 0] is never style-mixed
-            gen_logits = self.run_D(gen_img, gen_c)
+            gen_logits = self.run_D(gen_img, gen_c, main=True)
             loss_Dgen = F.softplus(gen_logits)  # -log(1 - sigmoid(gen_logits))
             stats["Loss/scores/fake"] = gen_logits.detach()
             loss_Dgen.mean().mul(gain).backward()
 
         if do_Dmain or do_Dr1:
             real = real_img.detach().requires_grad_(do_Dr1)
-            real_logits = self.run_D(real, real_c)
+            real_logits = self.run_D(real, real_c, main=not do_Dr1)
             loss = torch.zeros_like(real_logits)
             if do_Dmain:
                 loss_Dreal = F.softplus(-real_logits)  # -log(sigmoid(real_logits))

@@ -33,8 +33,8 @@ class WGANGPLoss(StyleGAN2Loss):
             stats.update(super().accumulate_gradients("Greg", real_img, real_c, gen_z, gen_c, gain))
 
         if phase in ("Gmain", "Gboth"):
-            gen_img, _ = self.run_G(gen_z, gen_c)
-            gen_logits = self.run_D(gen_img, gen_c)
+            gen_img, _ = self.run_G(gen_z, gen_c, main=True)
+            gen_logits = self.run_D(gen_img, gen_c, main=True)
             loss_G = -gen_logits
             stats["Loss/scores/fake"] = gen_logits.detach()
             stats["Loss/G/loss"] = loss_G.detach()
@@ -42,10 +42,10 @@ class WGANGPLoss(StyleGAN2Loss):
 
         if phase in ("Dmain", "Dboth"):
             with torch.no_grad():
-                gen_img, gen_ws = self.run_G(gen_z, gen_c)
+                gen_img, gen_ws = self.run_G(gen_z, gen_c, main=True)
             self._w_means.append(gen_ws[:, 0].float().mean(dim=0))
-            gen_logits = self.run_D(gen_img, gen_c)
-            real_logits = self.run_D(real_img.detach(), real_c)
+            gen_logits = self.run_D(gen_img, gen_c, main=True)
+            real_logits = self.run_D(real_img.detach(), real_c, main=True)
             drift = real_logits.square()
             loss_D = gen_logits - real_logits + drift * self.drift
             stats.update({"Loss/scores/fake": gen_logits.detach(), "Loss/scores/real": real_logits.detach(),

@@ -91,8 +91,8 @@ def official_kwargs_to_ours(kwargs: Mapping[str, Any], net_kind: str) -> dict[st
     if unknown:
         raise UserError(f"official {kind} arguments not supported: {', '.join(unknown)}")
     for sub in ("synthesis_kwargs", "block_kwargs"):
-        if sub in ours:
-            ours[sub] = {k: v for k, v in ours[sub].items() if k not in _LAYOUT_ONLY}
+        if sub in ours:  # the official code allows None for an empty dict
+            ours[sub] = {k: v for k, v in (ours[sub] or {}).items() if k not in _LAYOUT_ONLY}
     return ours
 
 

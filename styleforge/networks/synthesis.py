@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from styleforge.networks.precision import Precision
-from styleforge.ops.bias_act import activation_gain, bias_act
+from styleforge.ops.bias_act import activate_, activation_gain, gain_before_activation
 from styleforge.ops.layers import DEFAULT_FILTER, Conv2dLayer, FullyConnectedLayer
 from styleforge.ops.modulated_conv import modulated_conv2d
 from styleforge.ops.upfirdn2d import setup_filter, upsample2d
@@ -89,10 +89,11 @@ class SynthesisLayer(nn.Module):
         noise = self.make_noise(x, noise_mode)
         if fused_modconv is None:
             fused_modconv = default_fused_modconv(x, self.training)
-        x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
-                             resample_filter=self.resample_filter, fused_modconv=fused_modconv)
+        before, after = gain_before_activation(self.activation, self.act_gain * gain)
+        x = modulated_conv2d(x, self.weight, styles, noise=noise, bias=self.bias, gain=before, up=self.up,
+                             padding=self.padding, resample_filter=self.resample_filter, fused_modconv=fused_modconv)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return bias_act(x, self.bias, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
+        return activate_(x, self.activation, gain_after=after, clamp=clamp)
 
 
 class ToRGBLayer(nn.Module):
@@ -111,8 +112,8 @@ class ToRGBLayer(nn.Module):
         styles = self.affine(w) * self.weight_gain
         if fused_modconv is None:
             fused_modconv = default_fused_modconv(x, self.training)
-        x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv)
-        return bias_act(x, self.bias, clamp=self.conv_clamp)
+        x = modulated_conv2d(x, self.weight, styles, bias=self.bias, demodulate=False, fused_modconv=fused_modconv)
+        return x.clamp(-self.conv_clamp, self.conv_clamp) if self.conv_clamp is not None else x
 
 
 class SynthesisBlock(nn.Module):

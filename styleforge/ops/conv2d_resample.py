@@ -22,8 +22,9 @@ def conv2d_resample(
     down: int = 1,
     padding: Padding = 0,
     groups: int = 1,
+    bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """x: [N, C*groups... , H, W], w: [O, C/groups, kh, kw], f: FIR filter for resampling.
+    """x: [N, I, H, W], w: [O, I/groups, kh, kw], f: FIR filter for resampling, bias: [O] added at the end.
 
     Without resampling this is `F.conv2d` (correlation). With `up`, the weight acts as in a
     transposed convolution (as the official code calls it, with flip_weight=False).
@@ -40,13 +41,13 @@ def conv2d_resample(
 
     if kw == 1 and kh == 1 and down > 1 and up == 1:  # 1x1: downsample first, then convolve fewer pixels
         x = upfirdn2d(x, f, down=down, padding=[x0, x1, y0, y1])
-        return F.conv2d(x, w, groups=groups)
+        return F.conv2d(x, w, bias, groups=groups)
     if kw == 1 and kh == 1 and up > 1 and down == 1:  # 1x1: convolve first, then upsample
         x = F.conv2d(x, w, groups=groups)
-        return upfirdn2d(x, f, up=up, padding=[x0, x1, y0, y1], gain=up * up)
+        return _add_bias(upfirdn2d(x, f, up=up, padding=[x0, x1, y0, y1], gain=up * up), bias)
     if down > 1 and up == 1:  # filter, then strided convolution
         x = upfirdn2d(x, f, padding=[x0, x1, y0, y1])
-        return F.conv2d(x, w, stride=down, groups=groups)
+        return F.conv2d(x, w, bias, stride=down, groups=groups)
     if up > 1:  # transposed strided convolution, then filter (and optional downsampling)
         # conv_transpose2d wants [in, out/groups, kh, kw].
         w = w.reshape(groups, O // groups, I, kh, kw).transpose(1, 2).reshape(groups * I, O // groups, kh, kw)
@@ -54,8 +55,12 @@ def conv2d_resample(
         pxt, pyt = max(min(-x0, -x1), 0), max(min(-y0, -y1), 0)
         x = F.conv_transpose2d(x, w, stride=up, padding=[pyt, pxt], groups=groups)
         x = upfirdn2d(x, f, padding=[x0 + pxt, x1 + pxt, y0 + pyt, y1 + pyt], gain=up * up)
-        return upfirdn2d(x, f, down=down) if down > 1 else x
+        return _add_bias(upfirdn2d(x, f, down=down) if down > 1 else x, bias)
     if x0 == x1 and y0 == y1 and x0 >= 0 and y0 >= 0:  # plain convolution
-        return F.conv2d(x, w, padding=[y0, x0], groups=groups)
-    return F.conv2d(pad2d(x, x0, x1, y0, y1), w, groups=groups)
+        return F.conv2d(x, w, bias, padding=[y0, x0], groups=groups)
+    return F.conv2d(pad2d(x, x0, x1, y0, y1), w, bias, groups=groups)
+
+
+def _add_bias(x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return x if bias is None else x + bias.reshape(1, -1, 1, 1)
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from styleforge.ops.bias_act import activation_gain, bias_act
+from styleforge.ops.bias_act import activate_, activation_gain, bias_act, gain_before_activation
 from styleforge.ops.conv2d_resample import conv2d_resample
 from styleforge.ops.upfirdn2d import setup_filter
 
@@ -40,15 +40,10 @@ class FullyConnectedLayer(nn.Module):
         self.bias_gain = lr_multiplier
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, in] -> [N, out]
-        w = self.weight.to(x.dtype) * self.weight_gain
-        b = self.bias
-        if b is not None:
-            b = b.to(x.dtype)
-            if self.bias_gain != 1:
-                b = b * self.bias_gain
-        if self.activation == "linear":
-            return F.linear(x, w, b)
-        return bias_act(F.linear(x, w), b, act=self.activation)
+        before, after = gain_before_activation(self.activation, activation_gain(self.activation))
+        w = self.weight.to(x.dtype) * (self.weight_gain * before)
+        b = self.bias.to(x.dtype) * (self.bias_gain * before) if self.bias is not None else None
+        return activate_(F.linear(x, w, b), self.activation, gain_after=after)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, activation={self.activation}"
@@ -57,8 +52,8 @@ class FullyConnectedLayer(nn.Module):
 class Conv2dLayer(nn.Module):
     """Convolution (optionally with FIR up/downsampling by 2) -> bias -> activation * gain -> clamp.
 
-    The two steps are separate methods (`convolve`, `activate`) so that a method can act on the
-    pre-activation output (e.g. feature-statistics mixing) by overriding or wrapping one of them.
+    `forward` folds the bias and gain into the convolution; `convolve` and `activate` compute the
+    same in two steps, for methods that act on the pre-activation output (e.g. feature-statistics mixing).
     """
 
     def __init__(
@@ -99,7 +94,14 @@ class Conv2dLayer(nn.Module):
         return bias_act(x, self.bias, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
 
     def forward(self, x: torch.Tensor, gain: float = 1) -> torch.Tensor:
-        return self.activate(self.convolve(x), gain)
+        """`activate(convolve(x), gain)`, with the gain and bias folded into the convolution."""
+        act_gain = self.act_gain * gain
+        before, after = gain_before_activation(self.activation, act_gain)
+        w = (self.weight * (self.weight_gain * before)).to(x.dtype)
+        b = (self.bias * before).to(x.dtype) if self.bias is not None else None
+        x = conv2d_resample(x, w, self.resample_filter, up=self.up, down=self.down, padding=self.padding, bias=b)
+        clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
+        return activate_(x, self.activation, gain_after=after, clamp=clamp)
 
     def extra_repr(self) -> str:
         return (

@@ -163,7 +163,8 @@ class Trainer:
             self.augment = AUGMENTATIONS.create(cfg.aug, **aug_kwargs).train().requires_grad_(False).to(device)
         self.loss = LOSSES.create(
             cfg.loss, G=self.G, D=self.D, augment=self.augment, r1_gamma=cfg.gamma, style_mixing=cfg.style_mixing,
-            pl_weight=cfg.pl_weight, pl_batch_shrink=cfg.pl_batch_shrink, pl_decay=cfg.pl_decay, **cfg.loss_kwargs,
+            pl_weight=cfg.pl_weight, pl_batch_shrink=cfg.pl_batch_shrink, pl_decay=cfg.pl_decay,
+            **({"compile": True} if cfg.compile else {}), **cfg.loss_kwargs,
         )
         self.opt_G = make_optimizer(self.G, cfg.glr, cfg.betas, cfg.eps, cfg.pl_interval)
         self.opt_D = make_optimizer(self.D, cfg.dlr, cfg.betas, cfg.eps, cfg.r1_interval)
@@ -458,7 +459,8 @@ class Trainer:
         if "Progress/augment" in entry:
             line += f" p {mean('Progress/augment'):.3f}"
         self.log(line)
-        bar.set_postfix(G=f"{mean('Loss/G/loss'):.3f}", D=f"{mean('Loss/D/loss'):.3f}")
+        bar.set_postfix(kimg=f"{mean('Progress/kimg'):.1f}", s_per_kimg=f"{mean('Timing/sec_per_kimg'):.1f}",
+                        G=f"{mean('Loss/G/loss'):.3f}", D=f"{mean('Loss/D/loss'):.3f}")
 
     def _snapshot(self) -> None:
         path = ckpt_io.checkpoint_path(self.run_dir, self.cur_nimg)
