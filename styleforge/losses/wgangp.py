@@ -40,6 +40,7 @@ class WGANGPLoss(StyleGAN2Loss):
             stats["Loss/G/loss"] = loss_G.detach()
             loss_G.mean().mul(gain).backward()
 
+        gen_img = None
         if phase in ("Dmain", "Dboth"):
             with torch.no_grad():
                 gen_img, gen_ws = self.run_G(gen_z, gen_c, main=True)
@@ -54,8 +55,9 @@ class WGANGPLoss(StyleGAN2Loss):
             loss_D.mean().mul(gain).backward()
 
         if phase in ("Dreg", "Dboth") and self.gp_lambda > 0:
-            with torch.no_grad():  # as the official code, the fakes of the penalty carry the reals' labels
-                gen_img, _ = self.run_G(gen_z, real_c)
+            if gen_img is None or real_c.shape[1] > 0:
+                with torch.no_grad():  # as the official code, the fakes of the penalty carry the reals' labels
+                    gen_img, _ = self.run_G(gen_z, real_c)
             u = torch.rand([real_img.shape[0], 1, 1, 1], device=real_img.device, dtype=real_img.dtype)
             mixed = torch.lerp(real_img.detach(), gen_img.to(real_img.dtype), u).requires_grad_(True)
             mixed_logits = self.run_D(mixed, real_c)
