@@ -1,15 +1,18 @@
 """The generator interface around any mapping and synthesis network: G(z, c) = synthesis(mapping(z, c)).
 
 Generators of the family other than StyleGAN2 (StyleGAN v1, ProGAN, MSG-StyleGAN) build their own mapping
-and synthesis networks and inherit the interface (attributes and `forward`) from `ComposedGenerator`.
+and synthesis networks and inherit the interface (attributes and `forward`) from `ComposedGenerator`;
+`MappedGenerator` puts StyleGAN's mapping network in front of a synthesis network class.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import nn
+
+from styleforge.networks.generator import StyleGAN2Generator
+from styleforge.networks.mapping import MappingNetwork
 
 
 class ComposedGenerator(nn.Module):
@@ -31,19 +34,32 @@ class ComposedGenerator(nn.Module):
         self.img_resolution = synthesis.img_resolution
         self.img_channels = synthesis.img_channels
 
-    def forward(
-        self,
-        z: torch.Tensor,
-        c: torch.Tensor | None = None,
-        truncation_psi: float = 1,
-        truncation_cutoff: int | None = None,
-        noise_mode: str = "random",
-        update_emas: bool = False,
-        **synthesis_kwargs: Any,
-    ) -> torch.Tensor:  # [N, z_dim], [N, c_dim] -> [N, img_channels, res, res]
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                          update_emas=update_emas)
-        return self.synthesis(ws, noise_mode=noise_mode, update_emas=update_emas, **synthesis_kwargs)
+    forward = StyleGAN2Generator.forward  # synthesis(mapping(z, c, truncation), noise_mode, ...)
+
+
+class MappedGenerator(ComposedGenerator):
+    """StyleGAN's mapping network (`MappingNetwork`, with w_avg) in front of the class's `synthesis_class`.
+
+    mapping_kwargs go to `MappingNetwork` (num_layers, lr_multiplier, w_avg_beta), synthesis_kwargs to the
+    synthesis network (channel_base, channel_max, ...).
+    """
+
+    synthesis_class: type[nn.Module]
+
+    def __init__(self, z_dim: int = 512, c_dim: int = 0, w_dim: int = 512, img_resolution: int = 256,
+                 img_channels: int = 3, mapping_kwargs: dict[str, Any] | None = None,
+                 synthesis_kwargs: dict[str, Any] | None = None):
+        super().__init__()
+        synthesis = self.synthesis_class(w_dim, img_resolution, img_channels, **(synthesis_kwargs or {}))
+        mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=synthesis.num_ws,
+                                 **(mapping_kwargs or {}))
+        self.compose(mapping, synthesis, z_dim, c_dim)
+
+    @classmethod
+    def kwargs_from_config(cls, cfg: Any, c_dim: int, img_resolution: int, img_channels: int) -> dict[str, Any]:
+        return dict(z_dim=cfg.z_dim, c_dim=c_dim, w_dim=cfg.w_dim, img_resolution=img_resolution,
+                    img_channels=img_channels, mapping_kwargs=dict(num_layers=cfg.map_layers),
+                    synthesis_kwargs=dict(channel_base=cfg.cbase, channel_max=cfg.cmax))
 
 
 def channels_per_resolution(img_resolution: int, channel_base: int, channel_max: int) -> dict[int, int]:

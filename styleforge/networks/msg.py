@@ -25,9 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from styleforge.networks.composed import ComposedGenerator, channels_per_resolution
+from styleforge.networks.composed import MappedGenerator, channels_per_resolution
 from styleforge.networks.discriminator import MinibatchStdLayer
-from styleforge.networks.mapping import MappingNetwork
 from styleforge.networks.persistence import persistent
 from styleforge.networks.progan import ProGANDiscriminatorHead, check_img
 from styleforge.networks.synthesis import SynthesisNetwork
@@ -80,28 +79,19 @@ class MSGSynthesisNetwork(SynthesisNetwork):
 
 @GENERATORS.register("msg-stylegan2")
 @persistent("generator/msg-stylegan2")
-class MSGStyleGAN2Generator(ComposedGenerator):
-    """mapping_kwargs go to `MappingNetwork`, synthesis_kwargs to `MSGSynthesisNetwork` (architecture,
-    channel_base, channel_max, num_fp16_res, conv_clamp, ...)."""
+class MSGStyleGAN2Generator(MappedGenerator):
+    """synthesis_kwargs go to `MSGSynthesisNetwork` (architecture, channel_base, channel_max, num_fp16_res,
+    conv_clamp, ...)."""
 
-    def __init__(self, z_dim: int = 512, c_dim: int = 0, w_dim: int = 512, img_resolution: int = 256,
-                 img_channels: int = 3, mapping_kwargs: dict[str, Any] | None = None,
-                 synthesis_kwargs: dict[str, Any] | None = None):
-        super().__init__()
-        synthesis = MSGSynthesisNetwork(w_dim, img_resolution, img_channels, **(synthesis_kwargs or {}))
-        mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=synthesis.num_ws,
-                                 **(mapping_kwargs or {}))
-        self.compose(mapping, synthesis, z_dim, c_dim)
+    synthesis_class = MSGSynthesisNetwork
 
     @classmethod
     def kwargs_from_config(cls, cfg: Any, c_dim: int, img_resolution: int, img_channels: int) -> dict[str, Any]:
+        kwargs = super().kwargs_from_config(cfg, c_dim, img_resolution, img_channels)
         # The per-scale ToRGBs replace StyleGAN2's 'skip' outputs: the config's default 'skip' means 'orig' here.
-        architecture = "resnet" if cfg.g_arch == "resnet" else "orig"
-        return dict(z_dim=cfg.z_dim, c_dim=c_dim, w_dim=cfg.w_dim, img_resolution=img_resolution,
-                    img_channels=img_channels, mapping_kwargs=dict(num_layers=cfg.map_layers),
-                    synthesis_kwargs=dict(channel_base=cfg.cbase, channel_max=cfg.cmax,
-                                          num_fp16_res=cfg.fp16_res or 0, conv_clamp=cfg.conv_clamp,
-                                          architecture=architecture))
+        kwargs["synthesis_kwargs"].update(num_fp16_res=cfg.fp16_res or 0, conv_clamp=cfg.conv_clamp,
+                                          architecture="resnet" if cfg.g_arch == "resnet" else "orig")
+        return kwargs
 
 
 class Combine(nn.Module):

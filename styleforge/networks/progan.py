@@ -127,14 +127,8 @@ class ProGANSynthesis(nn.Module):
         check_ws(ws, self.num_ws, self.w_dim)
         w = ws[:, 0]
         blocks = self.blocks
-        if return_all_scales:
-            x, images = w, []
-            for block in blocks:
-                x = block(x)
-                images.append(block.torgb(x))
-            return images
         return grow_output(float(self.lod), self.num_levels, lambda level, x: blocks[level](w if x is None else x),
-                           lambda level, x: blocks[level].torgb(x))
+                           lambda level, x: blocks[level].torgb(x), return_all_scales)
 
 
 @GENERATORS.register("progan")

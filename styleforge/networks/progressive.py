@@ -74,11 +74,19 @@ def grow_output(
     num_levels: int,
     run_level: Callable[[int, torch.Tensor | None], torch.Tensor],
     to_rgb: Callable[[int, torch.Tensor], torch.Tensor],
-) -> torch.Tensor:
-    """G's image at `lod`, at full resolution: lerp(new_rgb, upscale(old_rgb), f), nearest-upsampled.
+    return_all_scales: bool = False,
+) -> torch.Tensor | list[torch.Tensor]:
+    """G's image at `lod`, at full resolution: lerp(new_rgb, upscale(old_rgb), f), nearest-upsampled; or
+    (return_all_scales) every level's image, low to high resolution, as MSG-GAN uses them.
 
     run_level(level, x) runs one level's layers (x is None for level 0); to_rgb(level, x) is its ToRGB.
     """
+    if return_all_scales:
+        x, images = None, []
+        for level in range(num_levels):
+            x = run_level(level, x)
+            images.append(to_rgb(level, x))
+        return images
     top, frac = split_lod(lod, num_levels)
     x = below = None
     for level in range(top + 1):

@@ -20,8 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from styleforge.networks.composed import ComposedGenerator, channels_per_resolution
-from styleforge.networks.mapping import MappingNetwork
+from styleforge.networks.composed import MappedGenerator, channels_per_resolution
 from styleforge.networks.persistence import persistent
 from styleforge.networks.progan import BOX, ProGANDiscriminator, check_ws
 from styleforge.networks.progressive import add_lod_buffer, grow_output
@@ -147,35 +146,17 @@ class StyleGAN1Synthesis(nn.Module):
         def run_level(level: int, x: torch.Tensor | None) -> torch.Tensor:
             return blocks[level](x, ws[:, 2 * level: 2 * level + 2], noise_mode)
 
-        if return_all_scales:
-            x, images = None, []
-            for level, block in enumerate(blocks):
-                x = run_level(level, x)
-                images.append(block.torgb(x))
-            return images
-        return grow_output(float(self.lod), self.num_levels, run_level, lambda level, x: blocks[level].torgb(x))
+        return grow_output(float(self.lod), self.num_levels, run_level, lambda level, x: blocks[level].torgb(x),
+                           return_all_scales)
 
 
 @GENERATORS.register("stylegan1")
 @persistent("generator/stylegan1")
-class StyleGAN1Generator(ComposedGenerator):
-    """StyleGAN v1 generator. mapping_kwargs go to `MappingNetwork` (num_layers, lr_multiplier, w_avg_beta),
-    synthesis_kwargs to `StyleGAN1Synthesis` (channel_base, channel_max, blur_filter, use_noise)."""
+class StyleGAN1Generator(MappedGenerator):
+    """StyleGAN v1 generator; synthesis_kwargs go to `StyleGAN1Synthesis` (channel_base, channel_max,
+    blur_filter, use_noise)."""
 
-    def __init__(self, z_dim: int = 512, c_dim: int = 0, w_dim: int = 512, img_resolution: int = 256,
-                 img_channels: int = 3, mapping_kwargs: dict[str, Any] | None = None,
-                 synthesis_kwargs: dict[str, Any] | None = None):
-        super().__init__()
-        synthesis = StyleGAN1Synthesis(w_dim, img_resolution, img_channels, **(synthesis_kwargs or {}))
-        mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=synthesis.num_ws,
-                                 **(mapping_kwargs or {}))
-        self.compose(mapping, synthesis, z_dim, c_dim)
-
-    @classmethod
-    def kwargs_from_config(cls, cfg: Any, c_dim: int, img_resolution: int, img_channels: int) -> dict[str, Any]:
-        return dict(z_dim=cfg.z_dim, c_dim=c_dim, w_dim=cfg.w_dim, img_resolution=img_resolution,
-                    img_channels=img_channels, mapping_kwargs=dict(num_layers=cfg.map_layers),
-                    synthesis_kwargs=dict(channel_base=cfg.cbase, channel_max=cfg.cmax))
+    synthesis_class = StyleGAN1Synthesis
 
 
 @GENERATORS.register("msg-stylegan1")
