@@ -64,11 +64,12 @@ class StyleGAN2Loss:
 
     # --- networks -----------------------------------------------------------------------------------
     def run_G(
-        self, z: torch.Tensor, c: torch.Tensor, main: bool = False, heatmap: list[torch.Tensor] | None = None
+        self, z: torch.Tensor, c: torch.Tensor, main: bool = False, heatmap: list[torch.Tensor] | None = None,
+        **synthesis_kwargs,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         # w_avg is not updated here but in phase_done, from the whole global batch.
         ws = self.G.mapping(z, c)  # [N, num_ws, w_dim]
-        if self.style_mixing > 0:
+        if self.style_mixing > 0 and ws.shape[1] > 1:
             # With prob. style_mixing, the ws from a random crossover on come from a second latent.
             cutoff = torch.randint(1, ws.shape[1], [], device=ws.device)
             mixed = torch.rand([], device=ws.device) < self.style_mixing
@@ -78,8 +79,9 @@ class StyleGAN2Loss:
             ws = torch.where(take_second, ws2, ws)
         synthesis = self.synthesis_main if main else self.G.synthesis
         # Heatmaps only reach generators with spatial encoding layers (EqGAN-SA); others draw none.
-        use_heatmap = heatmap is not None and getattr(self.G.synthesis, "heatmap_encoder", None) is not None
-        img = synthesis(ws, heatmap=heatmap) if use_heatmap else synthesis(ws)
+        if heatmap is not None and getattr(self.G.synthesis, "heatmap_encoder", None) is not None:
+            synthesis_kwargs["heatmap"] = heatmap
+        img = synthesis(ws, **synthesis_kwargs)
         return img, ws
 
     def run_D(

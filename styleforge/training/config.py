@@ -68,6 +68,12 @@ class TrainConfig:
     fsmr_fakes: bool = False  # FSMR: the penalty on fakes too (default: reals only)
     align_loss: bool = False  # EqGAN-SA: align D's attention (Grad-CAM) on fakes with G's heatmaps
     loss_kwargs: dict[str, Any] = field(default_factory=dict)  # extra loss kwargs (JSON)
+    # --- progressive growing (ProGAN, StyleGAN v1) ---------------------------------------------------
+    grow: bool = False  # grow G and D from grow_init_res, fading in each doubling (--g/--d progan or stylegan1)
+    grow_init_res: int = 4
+    grow_stable_kimg: float = 600  # kimg at each resolution before the next one fades in
+    grow_fade_kimg: float = 600  # kimg of each fade-in
+    grow_batch: dict[str, int] = field(default_factory=dict)  # global batch per resolution ({"4": 64}; else --batch)
     # --- augmentation -------------------------------------------------------------------------------
     aug: str = "none"  # augmentation registry name: none, ada, diffaug
     aug_p: float | None = None  # fixed p for ada (disables the adaptation)
@@ -200,3 +206,24 @@ def validate(cfg: TrainConfig, resolution: int, world_size: int) -> None:
         bad(f"--pl-batch-shrink {cfg.pl_batch_shrink} must divide --batch-gpu {cfg.batch_gpu}")
     if cfg.snap < 1 or cfg.keep < 1:
         bad("--snap and --keep must be >= 1")
+    validate_growing(cfg, resolution, world_size)
+
+
+def validate_growing(cfg: TrainConfig, resolution: int, world_size: int) -> None:
+    if not cfg.grow:
+        return
+    if not 4 <= cfg.grow_init_res <= resolution or cfg.grow_init_res & (cfg.grow_init_res - 1):
+        raise UserError(f"--grow-init-res must be a power of two in [4, {resolution}] (got {cfg.grow_init_res})")
+    if cfg.grow_stable_kimg < 0 or cfg.grow_fade_kimg < 0:
+        raise UserError("--grow-stable-kimg and --grow-fade-kimg must be >= 0")
+    for res, batch in cfg.grow_batch.items():
+        if not str(res).isdigit() or int(res) not in [2**i for i in range(2, resolution.bit_length())]:
+            raise UserError(f"--grow-batch: {res!r} is not a resolution of this run (4 .. {resolution})")
+        # Each step uses min(--batch-gpu, per-process batch) images per forward pass.
+        batch_gpu = min(cfg.batch_gpu, batch // world_size) if isinstance(batch, int) else 0
+        if batch_gpu <= 0 or batch % world_size or (batch // world_size) % batch_gpu:
+            raise UserError(f"--grow-batch: batch {batch!r} at {res} px must be a multiple of the number of "
+                            f"processes ({world_size}) that --batch-gpu {cfg.batch_gpu} divides per process")
+        if cfg.mbstd_group and batch_gpu % cfg.mbstd_group and cfg.mbstd_group < batch_gpu:
+            raise UserError(f"--grow-batch: --mbstd-group {cfg.mbstd_group} must divide the {batch_gpu} images "
+                            f"per forward pass at {res} px")

@@ -21,7 +21,7 @@ class ChunkSampler(torch.utils.data.Sampler):
 
     def __iter__(self) -> Iterator[int]:
         stream = InfiniteSampler(self.size, rank=0, num_replicas=1, shuffle=True, seed=self.seed, start=self.start)
-        for position, index in enumerate(stream, start=self.start):
-            chunk_in_step = (position // self.batch_gpu) % self.chunks_per_step
+        for offset, index in enumerate(stream):  # `start` is the first image of a step
+            chunk_in_step = (offset // self.batch_gpu) % self.chunks_per_step
             if chunk_in_step % self.world_size == self.rank:
                 yield index

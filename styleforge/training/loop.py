@@ -35,6 +35,7 @@ from styleforge.training.config import TrainConfig, loss_options, resolve
 from styleforge.training.data_stream import ChunkSampler
 from styleforge.training.phases import Phase, make_optimizer, make_phases
 from styleforge.training.report import RunWriter, TickStats
+from styleforge.training.schedule import make_schedule
 
 # Options a resumed run may change; any other option must match the checkpoint's config.
 RESUME_OVERRIDES = {"kimg", "time_budget", "tick_kimg", "snap", "keep", "metrics", "metrics_detector",
@@ -65,6 +66,12 @@ def network_kwargs(cfg: TrainConfig, resolution: int, channels: int, c_dim: int)
     )
     if cfg.sel:
         g_kwargs["synthesis_kwargs"]["use_sel"] = True
+    # A network whose constructor differs from StyleGAN2's says itself which config fields it takes.
+    g_class, d_class = GENERATORS.get(cfg.g), DISCRIMINATORS.get(cfg.d)
+    if hasattr(g_class, "kwargs_from_config"):
+        g_kwargs = g_class.kwargs_from_config(cfg, **common)
+    if hasattr(d_class, "kwargs_from_config"):
+        d_kwargs = d_class.kwargs_from_config(cfg, **common)
     return _merge(g_kwargs, cfg.g_kwargs), _merge(d_kwargs, cfg.d_kwargs)
 
 
@@ -149,6 +156,7 @@ class Trainer:
         self.D = DISCRIMINATORS.create(cfg.d, **d_kwargs).train().requires_grad_(False).to(device)
         check_compatible(ds, self.G.img_resolution, self.G.img_channels, self.G.c_dim)
         self.G_ema = copy.deepcopy(self.G).eval()
+        self.schedule = make_schedule(cfg, [self.G, self.D, self.G_ema], ds.resolution)
         self.augment = None
         if cfg.aug != "none":
             aug_kwargs = dict(cfg.aug_kwargs)
@@ -176,7 +184,13 @@ class Trainer:
             self.G_ema.load_state_dict(self.G.state_dict())
         self.labels = (torch.from_numpy(np.stack([ds.get_label(i) for i in range(len(ds))])).to(device)
                        if c_dim else None)
-        self.n_chunks = cfg.batch // cfg.batch_gpu
+        self._set_batch(cfg.batch)
+
+    def _set_batch(self, batch: int) -> None:
+        """The global batch of the coming steps, in chunks of at most --batch-gpu images per forward pass."""
+        self.batch = batch
+        self.batch_gpu = min(self.cfg.batch_gpu, batch // self.env.world_size)
+        self.n_chunks = batch // self.batch_gpu
         self.my_chunks = [j for j in range(self.n_chunks) if j % self.env.world_size == self.env.rank]
 
     def _restore(self, ckpt: ckpt_io.Checkpoint) -> None:
@@ -190,6 +204,7 @@ class Trainer:
             self.augment.p = ckpt.progress["augment_p"]
         if self.ada is not None:
             self.ada.load_state_dict(ckpt.progress["ada"])
+        self.schedule.load_state_dict(ckpt.progress.get("schedule") or {})
         self.cur_nimg = ckpt.progress["cur_nimg"]
         self.batch_idx = ckpt.progress["batch_idx"]
         self.tick = ckpt.progress["tick"]
@@ -221,10 +236,10 @@ class Trainer:
     def _batches(self):
         """This rank's chunks of real images, step after step, continuing at the current position."""
         cfg = self.cfg
-        sampler = ChunkSampler(len(self.dataset), cfg.seed, self.batch_idx * cfg.batch, cfg.batch_gpu,
-                               self.n_chunks, self.env.rank, self.env.world_size)
+        sampler = ChunkSampler(len(self.dataset), cfg.seed, self.cur_nimg, self.batch_gpu, self.n_chunks,
+                               self.env.rank, self.env.world_size)
         loader = torch.utils.data.DataLoader(
-            self.dataset, sampler=sampler, batch_size=cfg.batch_gpu, num_workers=cfg.workers,
+            self.dataset, sampler=sampler, batch_size=self.batch_gpu, num_workers=cfg.workers,
             pin_memory=self.device.type == "cuda", prefetch_factor=2 if cfg.workers else None,
             persistent_workers=cfg.workers > 0,
         )
@@ -232,16 +247,16 @@ class Trainer:
             yield img.to(self.device).float() / 127.5 - 1, c.to(self.device).float()
 
     def _gen_inputs(self) -> tuple[torch.Tensor, torch.Tensor]:
-        cfg = self.cfg
-        z = torch.randn([cfg.batch_gpu, self.G.z_dim], device=self.device)
+        z = torch.randn([self.batch_gpu, self.G.z_dim], device=self.device)
         if self.labels is None:
-            return z, torch.zeros([cfg.batch_gpu, 0], device=self.device)
-        idx = torch.randint(len(self.labels), [cfg.batch_gpu], device=self.device)
+            return z, torch.zeros([self.batch_gpu, 0], device=self.device)
+        idx = torch.randint(len(self.labels), [self.batch_gpu], device=self.device)
         return z, self.labels[idx]
 
     # --- one step -----------------------------------------------------------------------------------
     def train_step(self, reals: list[tuple[torch.Tensor, torch.Tensor]], stats: TickStats) -> dict[str, float]:
         cfg = self.cfg
+        reals = [(self.schedule.process_reals(img), c) for img, c in reals]
         step_losses: dict[str, torch.Tensor] = {}
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16,
                                   enabled=cfg.precision == "bf16" and self.device.type == "cuda")
@@ -277,7 +292,7 @@ class Trainer:
             step_losses.update(phase_losses)
         self._update_ema()
         self._adapt_augment()
-        self.cur_nimg += cfg.batch
+        self.cur_nimg += self.batch
         self.batch_idx += 1
         return {k: float(v) for k, v in step_losses.items()}
 
@@ -295,7 +310,7 @@ class Trainer:
         ema_nimg = cfg.ema_kimg * 1000
         if cfg.ema_rampup:
             ema_nimg = min(ema_nimg, self.cur_nimg * cfg.ema_rampup)
-        beta = 0.5 ** (cfg.batch / max(ema_nimg, 1e-8))
+        beta = 0.5 ** (self.batch / max(ema_nimg, 1e-8))
         for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
             p_ema.copy_(p.lerp(p_ema, beta))
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
@@ -305,14 +320,15 @@ class Trainer:
         """ADA: every ada_interval D steps, move p towards holding E[sign(D(real))] at the target."""
         if self.ada is not None and self.ada.ready:
             dist_utils.all_reduce_sum(self.ada.stats)
-            self.augment.p = self.ada.update(self.augment.p, self.cfg.batch)
+            self.augment.p = self.ada.update(self.augment.p, self.batch)
 
     # --- ticks and snapshots ------------------------------------------------------------------------
     def _checkpoint(self, path: Path) -> None:
         extra = {f"loss.{k}": v for k, v in self.loss.state_dict().items()}
         progress = dict(cur_nimg=self.cur_nimg, batch_idx=self.batch_idx, tick=self.tick,
                         augment_p=getattr(self.augment, "p", None),
-                        ada=self.ada.state_dict() if self.ada is not None else None)
+                        ada=self.ada.state_dict() if self.ada is not None else None,
+                        schedule=self.schedule.state_dict())
         path.parent.mkdir(exist_ok=True)
         try:
             ckpt_io.save_checkpoint(path, {"G": self.G, "D": self.D, "G_ema": self.G_ema},
@@ -366,6 +382,7 @@ class Trainer:
             scalars["Progress/augment"] = float(self.augment.p)
         if self.ada is not None and self.ada.last_rt is not None:
             scalars["Progress/ada_rt"] = self.ada.last_rt
+        scalars.update(self.schedule.progress())
         entry.update({k: {"mean": float(v)} for k, v in scalars.items()})
         entry["timestamp"] = time.time()
         return entry
@@ -393,18 +410,20 @@ class Trainer:
         if self.resumed is None and self.env.is_main:
             self._save_grid()
         stats = TickStats()
-        batches = self._batches()
+        batches = None
         total = int(cfg.kimg * 1000)
         bar = tqdm(total=total, initial=min(self.cur_nimg, total), unit="img", unit_scale=True, dynamic_ncols=True,
                    disable=not self.env.is_main or self.quiet, desc="train")
         tick_start, tick_start_nimg = time.time(), self.cur_nimg
         try:
             while True:
+                if self._follow_schedule() or batches is None:
+                    batches = self._batches()
                 reals = [next(batches) for _ in self.my_chunks]
                 losses = self.train_step(reals, stats)
                 if self.step_callback is not None:
                     self.step_callback(self.batch_idx - 1, losses)
-                bar.update(cfg.batch)
+                bar.update(self.batch)
                 done = self._done()
                 if not done and self.cur_nimg < tick_start_nimg + cfg.tick_kimg * 1000:
                     continue
@@ -422,6 +441,17 @@ class Trainer:
                 self.writer.close()
         self.log(f"done: kimg {self.cur_nimg / 1000:.1f} in {time.time() - self.start_time:.0f} s; {self.run_dir}")
         return self.run_dir
+
+    def _follow_schedule(self) -> bool:
+        """Applies the schedule's plan for the coming step; True when the batch changed (new data loader)."""
+        plan = self.schedule.before_step(self.cur_nimg)
+        if plan.reset_optimizers:
+            for opt in (self.opt_G, self.opt_D):
+                opt.state.clear()
+        if plan.batch == self.batch:
+            return False
+        self._set_batch(plan.batch)
+        return True
 
     def _report_tick(self, entry: dict[str, Any], bar: tqdm) -> None:
         if not self.env.is_main:
