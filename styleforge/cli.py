@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "import": "styleforge.tools.import_cmd",
     "export": "styleforge.tools.export_cmd",
     "studio": "styleforge.tools.studio_cmd",
+    "edit": "styleforge.tools.edit_cmd",
 }
 
 

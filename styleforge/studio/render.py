@@ -15,7 +15,7 @@ import torch
 
 from styleforge.images import save_image, to_uint8
 from styleforge.studio.network_info import describe, heatmaps_module, is_multiscale, is_spatial
-from styleforge.studio.settings import CENTRE_RANGE, Heatmaps, ImageSettings, parse_settings, read_settings_file
+from styleforge.studio.settings import Heatmaps, ImageSettings, parse_settings, read_settings_file
 from styleforge.tools.generate import seeded_torch_rng
 from styleforge.tools.mixing import mix_styles
 from styleforge.tools.seeds import class_labels, network_device, seeds_to_z
@@ -30,14 +30,11 @@ class Rendered:
 
 
 def default_heatmaps(seed: int) -> Heatmaps:
-    """The heatmap centres the studio starts from for a seed: EqGAN-SA's random draw, seeded by the seed (on
-    the CPU, so every device starts from the same centres), centres clipped into the image."""
-    heatmaps = heatmaps_module()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        spec = heatmaps.sample_heatmap_spec(1, "cpu")
-    low, high = CENTRE_RANGE
-    centres = tuple(tuple((y, x) for y, x in level[0].clamp(low, high).tolist()) for level in spec.centres)
+    """The heatmap centres the studio starts from for a seed: those `styleforge edit` starts from."""
+    from styleforge.tools.heatmap_edit import seed_heatmap_spec
+
+    spec = seed_heatmap_spec(seed, "cpu")
+    centres = tuple(tuple((y, x) for y, x in level[0].tolist()) for level in spec.centres)
     sigmas = tuple(tuple(level[0].tolist()) for level in spec.sigmas)
     return Heatmaps(centres, sigmas)
 

@@ -1,11 +1,14 @@
 """Generate images from seeds with a trained generator.
 
-One PNG per seed (seed0042.png), and with --grid also grid.png. A seed names the same image as in the
+One PNG per seed (seed0042.png), and with --grid also grid.png. With --all-scales (MSG-StyleGAN networks) each
+seed's PNG (seed0042-scales.png) shows its images at every scale side by side, 4x4 to full resolution, each
+enlarged to full resolution. A seed names the same image as in the
 official NVlabs tools (z = RandomState(seed).randn(1, z_dim)).
 
 Examples:
   styleforge generate --network run/ckpt.safetensors --seeds 0-99,200 --trunc 0.7 --outdir out
   styleforge generate --network cifar.safetensors --seeds 0-35 --class 3 --outdir out --grid 6x6
+  styleforge generate --network msg.safetensors --seeds 0-7 --all-scales --outdir out
   styleforge generate --network G.safetensors --settings studio/studio-0001.json --outdir out  (a studio image)
 """
 
@@ -48,6 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--noise-mode", choices=NOISE_MODES, default="const", help="default: const")
     parser.add_argument("--outdir", required=True, help="where the PNGs go")
     parser.add_argument("--grid", default=None, metavar="COLSxROWS", help="also save grid.png, e.g. 10x10")
+    parser.add_argument("--all-scales", action="store_true",
+                        help="MSG-StyleGAN: every scale of a seed side by side (seed0042-scales.png)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
     for start in tqdm(range(0, len(seeds), CHUNK), desc="generate", unit="chunk", disable=len(seeds) <= CHUNK):
         chunk = seeds[start:start + CHUNK]
         images = generate(G, chunk, psi=args.trunc, truncation_cutoff=args.trunc_cutoff, class_idx=args.class_idx,
-                          noise_mode=args.noise_mode)
-        save_seed_images(images, chunk, args.outdir)
+                          noise_mode=args.noise_mode, all_scales=args.all_scales)
+        save_seed_images(images, chunk, args.outdir, suffix="-scales" if args.all_scales else "")
         if grid:
             kept.append(images)
     print(f"wrote {len(seeds)} images to {args.outdir}")
@@ -77,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
 
 def run_settings(args: argparse.Namespace) -> int:
     given = [flag for flag, value in (("--seeds", args.seeds), ("--trunc-cutoff", args.trunc_cutoff),
-                                      ("--class", args.class_idx), ("--grid", args.grid)) if value is not None]
+                                      ("--class", args.class_idx), ("--grid", args.grid),
+                                      ("--all-scales", args.all_scales or None)) if value is not None]
     if given:
         raise UserError(f"--settings {args.settings} holds the whole image; leave out {', '.join(given)}")
     from styleforge.studio.render import draw_settings_file
