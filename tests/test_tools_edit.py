@@ -16,8 +16,8 @@ from styleforge.networks.persistence import save_network
 from styleforge.registry import GENERATORS
 from styleforge.studio.render import render
 from styleforge.studio.settings import ImageSettings
-from styleforge.tools.heatmap_edit import Move, apply_moves, edit_heatmaps, parse_move, seed_heatmap_spec
-from styleforge.tools.seeds import seeds_to_z
+from styleforge.tools.heatmap_edit import Move, apply_moves, edit_heatmaps, parse_move
+from styleforge.tools.seeds import seed_heatmap_spec, seeds_to_z
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +129,17 @@ def test_edit_needs_heatmaps_and_valid_moves(tmp_path, capsys):
     assert main(["edit", "--network", str(tmp_path / "plain.safetensors"), "--seed", "0", "--move", "0:0.1",
                  "--outdir", str(tmp_path / "out")]) == 2
     assert "LEVEL:DX,DY" in capsys.readouterr().err
+
+
+def test_generate_draws_an_eqgan_seed_with_its_own_heatmaps():
+    """A seed names one EqGAN-SA image: generate (in any batch) gives edit's `before` image."""
+    from styleforge.tools.generate import generate
+
+    G = tiny_sel_generator()
+    torch.manual_seed(123)
+    batched = generate(G, [7, 8, 9])
+    torch.manual_seed(456)
+    alone = generate(G, [8])
+    assert np.array_equal(batched[1], alone[0])
+    before, _, _, _ = edit_heatmaps(G, 7, [])
+    assert np.array_equal(batched[0], before)

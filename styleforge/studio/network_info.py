@@ -1,20 +1,19 @@
 """What a loaded generator can do, as the studio page needs to know it.
 
-Optional abilities are detected, not assumed, so the studio works with whichever generators exist:
-- spatial heatmaps (EqGAN-SA): `G.synthesis.heatmap_encoder` is set and `styleforge.networks.heatmaps`
-  exists; synthesis then takes `centres=HeatmapSpec(...)`.
-- every scale (MSG-StyleGAN): `G.synthesis.forward` accepts `return_all_scales` and then returns the
-  images low -> high resolution.
+Optional abilities are detected from the network (the same checks the command-line tools use):
+- spatial heatmaps (EqGAN-SA): synthesis then takes `centres=HeatmapSpec(...)`.
+- every scale (MSG-StyleGAN): synthesis then returns the images low -> high resolution.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from dataclasses import asdict, dataclass
-from types import ModuleType
 
 import torch
+
+from styleforge.networks.heatmaps import NUM_CENTRES
+from styleforge.tools.multiscale import is_multiscale
+from styleforge.tools.seeds import is_spatial
 
 
 @dataclass(frozen=True)
@@ -35,25 +34,6 @@ class NetworkInfo:
         return asdict(self)
 
 
-def heatmaps_module() -> ModuleType | None:
-    """EqGAN-SA's heatmap module, when this install of StyleForge has it."""
-    try:
-        return importlib.import_module("styleforge.networks.heatmaps")
-    except ImportError:
-        return None
-
-
-def is_spatial(G: torch.nn.Module) -> bool:
-    return getattr(G.synthesis, "heatmap_encoder", None) is not None and heatmaps_module() is not None
-
-
-def is_multiscale(G: torch.nn.Module) -> bool:
-    try:
-        return "return_all_scales" in inspect.signature(G.synthesis.forward).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def describe(G: torch.nn.Module) -> NetworkInfo:
     spatial = is_spatial(G)
     return NetworkInfo(
@@ -61,6 +41,6 @@ def describe(G: torch.nn.Module) -> NetworkInfo:
         channels=G.img_channels, name=getattr(G, "registry_name", type(G).__name__),
         truncation=getattr(G.mapping, "w_avg", None) is not None and getattr(G.mapping, "w_avg_beta", 0) is not None,
         spatial=spatial,
-        centres_per_level=tuple(heatmaps_module().NUM_CENTRES) if spatial else (),
+        centres_per_level=tuple(NUM_CENTRES) if spatial else (),
         multiscale=is_multiscale(G),
     )

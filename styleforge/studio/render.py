@@ -14,11 +14,13 @@ import numpy as np
 import torch
 
 from styleforge.images import save_image, to_uint8
-from styleforge.studio.network_info import describe, heatmaps_module, is_multiscale, is_spatial
+from styleforge.networks.heatmaps import HeatmapSpec
+from styleforge.studio.network_info import describe
 from styleforge.studio.settings import Heatmaps, ImageSettings, parse_settings, read_settings_file
 from styleforge.tools.generate import seeded_torch_rng
 from styleforge.tools.mixing import mix_styles
-from styleforge.tools.seeds import class_labels, network_device, seeds_to_z
+from styleforge.tools.multiscale import is_multiscale
+from styleforge.tools.seeds import class_labels, is_spatial, network_device, seed_heatmap_spec, seeds_to_z
 from styleforge.tools.video import slerp
 
 
@@ -31,8 +33,6 @@ class Rendered:
 
 def default_heatmaps(seed: int) -> Heatmaps:
     """The heatmap centres the studio starts from for a seed: those `styleforge edit` starts from."""
-    from styleforge.tools.heatmap_edit import seed_heatmap_spec
-
     spec = seed_heatmap_spec(seed, "cpu")
     centres = tuple(tuple((y, x) for y, x in level[0].tolist()) for level in spec.centres)
     sigmas = tuple(tuple(level[0].tolist()) for level in spec.sigmas)
@@ -41,10 +41,9 @@ def default_heatmaps(seed: int) -> Heatmaps:
 
 def heatmap_spec(heatmaps: Heatmaps, device: torch.device):
     """The settings' centres as the EqGAN-SA synthesis network takes them (a batch of one)."""
-    module = heatmaps_module()
     centres = tuple(torch.tensor([level], dtype=torch.float32, device=device) for level in heatmaps.centres)
     sigmas = tuple(torch.tensor([level], dtype=torch.float32, device=device) for level in heatmaps.sigmas)
-    return module.HeatmapSpec(centres, sigmas)  # [1, k, 2] and [1, k] per level
+    return HeatmapSpec(centres, sigmas)  # [1, k, 2] and [1, k] per level
 
 
 @torch.no_grad()

@@ -13,15 +13,15 @@ import torch
 from styleforge.errors import UserError
 from styleforge.images import save_image, to_uint8
 from styleforge.tools.multiscale import is_multiscale, scales_side_by_side
-from styleforge.tools.seeds import class_labels, network_device, seeds_to_z
+from styleforge.tools.seeds import class_labels, is_spatial, network_device, seeds_heatmap_spec, seeds_to_z
 
 NOISE_MODES = ("const", "random", "none")
 
 
-def synthesize(G: torch.nn.Module, ws: torch.Tensor, noise_mode: str) -> torch.Tensor:
+def synthesize(G: torch.nn.Module, ws: torch.Tensor, noise_mode: str, **synthesis_kwargs) -> torch.Tensor:
     """Float32 images [N, C, H, W] in about [-1, 1] from ws [N, num_ws, w_dim]: the one place where the tools
     turn ws into pixels (MSG-StyleGAN generators give their full-resolution image here)."""
-    img = G.synthesis(ws, noise_mode=noise_mode)
+    img = G.synthesis(ws, noise_mode=noise_mode, **synthesis_kwargs)
     return img.float()
 
 
@@ -52,8 +52,9 @@ def generate(
     """uint8 images [N, H, W, C], one per seed, z drawn as in the official tools (see `tools.seeds`).
     With `all_scales` (MSG-StyleGAN networks only) each image shows its scales side by side: [N, R, S * R, C].
 
-    With noise_mode 'random' each image's noise is drawn from a generator seeded by its seed, so the
-    result is still a function of the seed. G is moved to `device` when one is given.
+    With noise_mode 'random' each image's noise is drawn from a generator seeded by its seed, and EqGAN-SA
+    heatmaps are the seed's own (`seed_heatmap_spec`), so the result is still a function of the seed.
+    G is moved to `device` when one is given.
     """
     if noise_mode not in NOISE_MODES:
         raise ValueError(f"noise_mode '{noise_mode}': choose one of {NOISE_MODES}")
@@ -72,11 +73,13 @@ def generate(
         z = seeds_to_z(batch, G.z_dim, device)  # [n, z_dim]
         c = class_labels(G, class_idx, len(batch), device)  # [n, c_dim]
         ws = G.mapping(z, c, truncation_psi=psi, truncation_cutoff=truncation_cutoff)  # [n, num_ws, w_dim]
+        extra = {"centres": seeds_heatmap_spec(batch, device)} if is_spatial(G) else {}  # EqGAN-SA: per seed
         with seeded_torch_rng(batch[0] if noise_mode == "random" else None, device):
             if all_scales:  # S x [n, C, r, r] -> [n, R, S * R, C]
-                images.append(scales_side_by_side(G.synthesis(ws, noise_mode=noise_mode, return_all_scales=True)))
+                images.append(scales_side_by_side(G.synthesis(ws, noise_mode=noise_mode, return_all_scales=True,
+                                                              **extra)))
             else:
-                images.append(to_uint8(synthesize(G, ws, noise_mode)))
+                images.append(to_uint8(synthesize(G, ws, noise_mode, **extra)))
     return np.concatenate(images)
 
 

@@ -23,11 +23,10 @@ import torch
 
 from styleforge.errors import UserError
 from styleforge.images import to_uint8
-from styleforge.networks.heatmaps import HeatmapSpec, sample_heatmap_spec
+from styleforge.networks.heatmaps import HeatmapSpec
 from styleforge.tools.generate import NOISE_MODES, seeded_torch_rng
-from styleforge.tools.seeds import class_labels, network_device, seeds_to_z
+from styleforge.tools.seeds import class_labels, is_spatial, network_device, seed_heatmap_spec, seeds_to_z
 
-IMAGE_RANGE = (-1.0, 1.0)  # heatmap coordinates of the image's first and last pixel
 MOVE_LEVELS = {0: (1, 2, 3), 1: (2,), 2: (3,)}  # move level -> the heatmap levels whose centres it shifts
 MOVE_NAMES = {0: "object", 1: "parts", 2: "fine parts"}
 _MOVE = re.compile(r"^\s*(\d+)\s*:\s*([^,]+),([^,]+)$")
@@ -58,21 +57,6 @@ def parse_move(text: str) -> Move:
     if not (np.isfinite(dx) and np.isfinite(dy)):
         raise UserError(f"--move '{text}': DX and DY must be finite")
     return Move(level, dx, dy)
-
-
-def is_spatial(G: torch.nn.Module) -> bool:
-    """True for EqGAN-SA generators (synthesis with spatial encoding layers fed by heatmaps)."""
-    return getattr(G.synthesis, "heatmap_encoder", None) is not None
-
-
-def seed_heatmap_spec(seed: int, device: torch.device | str | None = None) -> HeatmapSpec:
-    """The heatmaps a seed starts from (a batch of one), centres clipped into the image. The caller's RNG is left
-    alone."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        spec = sample_heatmap_spec(1, "cpu")
-    centres = tuple(level.clamp(*IMAGE_RANGE).to(device) for level in spec.centres)  # [1, k, 2] (y, x)
-    return HeatmapSpec(centres, tuple(level.to(device) for level in spec.sigmas))
 
 
 def apply_moves(spec: HeatmapSpec, moves: Sequence[Move]) -> HeatmapSpec:
