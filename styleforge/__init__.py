@@ -6,7 +6,17 @@ __version__ = "0.1.0"
 
 
 def load(path, key: str | None = None, device="cpu"):
-    """Loads a generator (by default G_ema) from a network file or training checkpoint, in eval mode."""
+    """Loads a generator (by default G_ema) from a network file or training checkpoint, in eval mode.
+
+    A generator comes with its conveniences bound: `G.generate(seeds, psi=...)` (see `styleforge.tools.generate`).
+    """
+    import types
+
     from styleforge.networks.persistence import load_network
 
-    return load_network(path, key=key, device=device)
+    net = load_network(path, key=key, device=device)
+    if hasattr(net, "mapping") and hasattr(net, "synthesis"):  # the generator contract
+        from styleforge.tools.generate import generate
+
+        net.generate = types.MethodType(generate, net)
+    return net

@@ -11,6 +11,18 @@ from styleforge.errors import UserError
 
 # subcommand -> module. Each module keeps its library functions importable and testable.
 COMMANDS: dict[str, str] = {
+    "dataset": "styleforge.tools.dataset_cmd",
+    "train": "styleforge.tools.train_cmd",
+    "demo": "styleforge.tools.demo_cmd",
+    "metrics": "styleforge.tools.metrics_cmd",
+    "generate": "styleforge.tools.generate_cmd",
+    "mix": "styleforge.tools.mix_cmd",
+    "video": "styleforge.tools.video_cmd",
+    "project": "styleforge.tools.project_cmd",
+    "import": "styleforge.tools.import_cmd",
+    "export": "styleforge.tools.export_cmd",
+    "studio": "styleforge.tools.studio_cmd",
+    "edit": "styleforge.tools.edit_cmd",
 }
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from styleforge.errors import UserError
+
 
 class Registry:
     """A table of named constructors of one kind of component (generator, loss, metric, ...)."""
@@ -27,7 +29,7 @@ class Registry:
             return self._entries[name]
         except KeyError:
             choices = ", ".join(sorted(self._entries)) or "(none registered)"
-            raise KeyError(f"unknown {self.kind} '{name}'; choose one of: {choices}") from None
+            raise UserError(f"unknown {self.kind} '{name}'; choose one of: {choices}") from None
 
     def create(self, name: str, **kwargs: Any) -> Any:
         """Builds the named component; None-valued kwargs are dropped so defaults apply."""

@@ -106,3 +106,4 @@ def test_conversion_rejects_foreign_names_and_arguments(kwargs):
         official_kwargs_to_ours({**kwargs["G_kwargs"], "epochs": 0}, "G")
     layout_only = {**kwargs["D_orig_kwargs"], "block_kwargs": {"fp16_channels_last": True, "freeze_layers": 1}}
     assert official_kwargs_to_ours(layout_only, "D")["block_kwargs"] == {"freeze_layers": 1}
+    assert official_kwargs_to_ours({**kwargs["G_kwargs"], "synthesis_kwargs": None}, "G")["synthesis_kwargs"] == {}

@@ -67,6 +67,6 @@ def test_several_networks_in_one_file(tmp_path):
 def test_registry_names_choices_in_error():
     reg = Registry("widget")
     reg.register("a")(dict)
-    with pytest.raises(KeyError, match="choose one of: a"):
+    with pytest.raises(UserError, match="choose one of: a"):
         reg.get("b")
     assert reg.create("a", x=1, y=None) == {"x": 1}

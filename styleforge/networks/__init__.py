@@ -21,4 +21,4 @@ def registered_network(name: str):
 
 
 # Importing the network modules registers them.
-from styleforge.networks import discriminator, generator  # noqa: E402, F401
+from styleforge.networks import discriminator, generator, msg, progan, stylegan1  # noqa: E402, F401

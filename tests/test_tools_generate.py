@@ -1,0 +1,113 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from tools_networks import tiny_generator
+
+import styleforge
+from styleforge.cli import main
+from styleforge.errors import UserError
+from styleforge.images import to_uint8
+from styleforge.networks.persistence import save_network
+from styleforge.registry import GENERATORS
+from styleforge.tools.generate import generate
+from styleforge.tools.seeds import parse_grid, parse_int_list, seed_to_z, seeds_to_z
+
+
+@pytest.fixture(scope="module")
+def network_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("net") / "G.safetensors"
+    save_network(tiny_generator(), path)
+    return path
+
+
+def test_parse_int_list_and_grid():
+    assert parse_int_list("0-3,7,10-11") == [0, 1, 2, 3, 7, 10, 11]
+    assert parse_grid("4x2") == (4, 2)
+    for bad in ("3-1", "a", "1,,2"):
+        with pytest.raises(UserError):
+            parse_int_list(bad)
+    with pytest.raises(UserError, match="COLUMNSxROWS"):
+        parse_grid("4by2")
+
+
+def test_seed_names_the_official_latent():
+    # The official generate.py: z = np.random.RandomState(seed).randn(1, z_dim).
+    assert np.array_equal(seed_to_z(42, 8), np.random.RandomState(42).randn(1, 8))
+
+
+def test_generation_is_deterministic_per_seed_and_independent_of_batch(network_file):
+    G = styleforge.load(network_file)
+    a = G.generate([3, 5, 7], psi=0.7)
+    b = generate(G, [7, 5], psi=0.7)
+    assert a.shape == (3, 16, 16, 3) and a.dtype == np.uint8
+    assert np.abs(a[2].astype(int) - b[0]).max() <= 1  # same seed -> same image, whatever its batch
+    assert np.abs(a[1].astype(int) - b[1]).max() <= 1
+    assert not np.array_equal(a[0], a[1])
+    # Random noise is seeded by the image's seed, and the caller's RNG is left alone.
+    torch.manual_seed(1)
+    r1 = G.generate([5], noise_mode="random")
+    state = torch.get_rng_state()
+    r2 = G.generate([4, 5], noise_mode="random")
+    assert torch.equal(state, torch.get_rng_state())
+    assert np.array_equal(r1[0], r2[1])
+    assert not np.array_equal(r1[0], G.generate([5], noise_mode="const")[0])
+
+
+def test_truncation_pulls_towards_the_mean_image(network_file):
+    G = styleforge.load(network_file)
+    mean_image = G.synthesis(G.mapping.w_avg.expand(1, G.num_ws, -1), noise_mode="const")
+    mean_image = (mean_image * 127.5 + 128).clamp(0, 255).permute(0, 2, 3, 1).numpy()
+    full, zero = G.generate([9], psi=1.0), G.generate([9], psi=0.0)
+    assert np.abs(zero.astype(float) - mean_image).max() <= 1
+    assert np.abs(full.astype(float) - mean_image).mean() > 5
+
+
+def test_cli_writes_the_same_pixels_as_the_api(network_file, tmp_path):
+    rc = main(["generate", "--network", str(network_file), "--seeds", "0-2,10", "--trunc", "0.7",
+               "--outdir", str(tmp_path), "--grid", "2x2", "--device", "cpu"])
+    assert rc == 0
+    expected = generate(styleforge.load(network_file), [0, 1, 2, 10], psi=0.7)
+    for seed, image in zip([0, 1, 2, 10], expected):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / f"seed{seed:04d}.png")), image)
+    grid = np.asarray(Image.open(tmp_path / "grid.png"))
+    assert grid.shape == (32, 32, 3) and np.array_equal(grid[16:, 16:], expected[3])
+
+
+def test_class_labels_are_checked(tmp_path, capsys):
+    G = tiny_generator(c_dim=4)
+    with pytest.raises(UserError, match="conditional"):
+        generate(G, [0])
+    with pytest.raises(UserError, match="out of range"):
+        generate(G, [0], class_idx=4)
+    assert not np.array_equal(generate(G, [0], class_idx=0), generate(G, [0], class_idx=1))
+    with pytest.raises(UserError, match="unconditional"):
+        generate(tiny_generator(), [0], class_idx=1)
+    save_network(G, tmp_path / "cond.safetensors")
+    assert main(["generate", "--network", str(tmp_path / "cond.safetensors"), "--seeds", "0",
+                 "--outdir", str(tmp_path / "out")]) == 2
+    assert "--class" in capsys.readouterr().err
+
+
+def test_all_scales_writes_each_seeds_scales_side_by_side(network_file, tmp_path, capsys):
+    torch.manual_seed(0)
+    G = GENERATORS.create("msg-stylegan2", z_dim=12, w_dim=12, img_resolution=16, img_channels=3,
+                          mapping_kwargs=dict(num_layers=2), synthesis_kwargs=dict(channel_base=128, channel_max=16))
+    save_network(G, tmp_path / "msg.safetensors")
+    rc = main(["generate", "--network", str(tmp_path / "msg.safetensors"), "--seeds", "0,5", "--trunc", "0.8",
+               "--all-scales", "--outdir", str(tmp_path / "out")])
+    assert rc == 0
+    for seed in (0, 5):
+        row = np.asarray(Image.open(tmp_path / "out" / f"seed{seed:04d}-scales.png"))
+        ws = G.mapping(seeds_to_z([seed], 12, "cpu"), None, truncation_psi=0.8)
+        scales = G.synthesis(ws, noise_mode="const", return_all_scales=True)  # 4x4, 8x8, 16x16
+        assert row.shape == (16, 3 * 16, 3)
+        for i, scale in enumerate(scales):  # each panel: the scale, every pixel repeated up to 16x16
+            factor = 16 // scale.shape[-1]
+            expected = to_uint8(scale)[0].repeat(factor, 0).repeat(factor, 1)
+            assert np.array_equal(row[:, 16 * i:16 * (i + 1)], expected)
+    with pytest.raises(UserError, match="MSG-StyleGAN"):
+        generate(tiny_generator(), [0], all_scales=True)
+    assert main(["generate", "--network", str(network_file), "--seeds", "0", "--all-scales",
+                 "--outdir", str(tmp_path / "plain")]) == 2
+    assert "--all-scales needs an MSG-StyleGAN network" in capsys.readouterr().err

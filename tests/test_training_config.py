@@ -1,0 +1,81 @@
+import argparse
+import json
+
+import pytest
+
+from styleforge.errors import UserError
+from styleforge.tools import train_cmd
+from styleforge.training.config import TrainConfig, preset_values, resolve
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser()
+    train_cmd.add_arguments(parser)
+    return train_cmd.user_options(parser.parse_args(argv))
+
+
+def test_only_given_options_are_explicit():
+    opts = parse(["--data", "x.zip", "--gamma", "3", "--cond", "--betas", "0.5", "0.9", "--metrics", "fid1k,kid1k"])
+    assert opts == {"data": "x.zip", "gamma": 3.0, "cond": True, "betas": (0.5, 0.9), "metrics": ["fid1k", "kid1k"]}
+
+
+def test_preset_fills_only_what_the_user_left_open():
+    cfg = resolve(TrainConfig(data="x", cfg="paper256", gamma=3.0), resolution=256, world_size=1)
+    assert cfg.gamma == 3.0  # user value kept
+    got = (cfg.batch, cfg.mbstd_group, cfg.cbase, cfg.glr, cfg.ema_kimg, cfg.map_layers)
+    assert got == (64, 8, 16384, 0.0025, 20, 8)
+    assert cfg.dlr == cfg.glr and cfg.batch_gpu == 64 and cfg.d_arch == "resnet" and cfg.pl_weight == 2
+
+
+def test_auto_preset_formulas():
+    v = preset_values("auto", 256, world_size=2)
+    assert v["batch"] == 32 and v["mbstd_group"] == 4 and v["cbase"] == 16384
+    assert v["gamma"] == pytest.approx(0.0002 * 256**2 / 32) and v["ema_kimg"] == pytest.approx(10.0)
+    assert preset_values("auto", 1024, 1)["glr"] == 0.002
+
+
+def test_cifar_preset_disables_pl_and_mixing():
+    cfg = resolve(TrainConfig(data="x", cfg="cifar"), 32, 1)
+    assert cfg.pl_weight == 0 and cfg.style_mixing == 0 and cfg.d_arch == "orig" and cfg.mbstd_group == 32
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(cfg="nope"), "unknown preset"),
+        (dict(batch=30, batch_gpu=8), "--batch-gpu 8 must divide"),
+        (dict(aug_p=0.3), "--aug-p fixes the probability of ADA"),
+        (dict(aug="ada", aug_p=1.5), "must lie in"),
+        (dict(precision="fp8"), "--precision"),
+        (dict(glr=-1.0), "--glr must be positive"),
+        (dict(style_mixing=2.0), "probability"),
+    ],
+)
+def test_invalid_configs_are_rejected_with_the_option_named(overrides, message):
+    with pytest.raises(UserError, match=message):
+        resolve(TrainConfig(**{"data": "x", "cfg": "cpu", **overrides}), 32, 1)
+
+
+def test_batch_must_split_over_ranks():
+    with pytest.raises(UserError, match="not divisible by the number of processes"):
+        resolve(TrainConfig(data="x", cfg="cpu", batch=30), 32, world_size=4)
+
+
+def test_non_power_of_two_resolution_rejected():
+    with pytest.raises(UserError, match="power of two"):
+        resolve(TrainConfig(data="x", cfg="cpu"), 48, 1)
+
+
+def test_unknown_option_rejected_and_json_round_trip():
+    with pytest.raises(UserError, match="unknown config option"):
+        TrainConfig.from_dict({"data": "x", "gamm": 1})
+    cfg = resolve(TrainConfig(data="x", cfg="cpu"), 32, 1)
+    assert TrainConfig.from_dict(json.loads(cfg.to_json())) == cfg
+
+
+def test_unknown_cli_option_is_an_error(capsys):
+    parser = argparse.ArgumentParser()
+    train_cmd.add_arguments(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--data", "x", "--gama", "1"])
+    assert "unrecognized arguments: --gama" in capsys.readouterr().err
