@@ -65,9 +65,11 @@ def _convolution(x, w, bias, stride, padding, output_padding, groups, transposed
         with torch.autocast(x.device.type, enabled=False):
             return _convolution(x, w, bias, stride, padding, output_padding, groups, transposed)
     conf = (stride, padding, output_padding, groups, transposed)
-    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, w, bias)):
-        return _Convolution.apply(x, w, bias, conf)
-    return _conv(x, w, bias, conf)
+    needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, w, bias))
+    # Plain ops for tracers, exporters and torch.compile, which cannot see through a Python autograd.Function.
+    if not needs_grad or torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return _conv(x, w, bias, conf)
+    return _Convolution.apply(x, w, bias, conf)
 
 
 def _conv(x, w, bias, conf):

@@ -115,6 +115,8 @@ class _UpFirDn2d(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, f, up, down, padding, flip_filter, gain):
         y = _upfirdn2d(x, f, up, down, padding, flip_filter, gain)
+        if y._base is not None:  # a cropped view: autograd forbids in-place ops on views made in here
+            y = y.clone()
         ctx.save_for_backward(f)
         ctx.args = (x.shape, y.shape, up, down, padding, flip_filter, gain)
         return y
@@ -142,13 +144,18 @@ def _upfirdn2d(
         # A stride-`up` transposed convolution (a true convolution) of the input is the full convolution
         # of the zero-inserted signal; the wanted window starts (fh - 1 - y0, fw - 1 - x0) samples into it.
         kernels = _depthwise_kernels(flipped if flip_filter else f, C, x.dtype, gain)
-        strides = [(up, up)] if f.ndim == 2 else [(1, up), (up, 1)]
-        for k, stride in zip(kernels, strides):
-            x = F.conv_transpose2d(x, k, stride=stride, groups=C)
-        full_h, full_w = x.shape[-2:]
+        full_h, full_w = (H - 1) * up + fh, (W - 1) * up + fw
         want_h, want_w = H * up + y0 + y1 - fh + 1, W * up + x0 + x1 - fw + 1
         start_y, start_x = fh - 1 - y0, fw - 1 - x0
-        x = pad2d(x, -start_x, start_x + want_w - full_w, -start_y, start_y + want_h - full_h)
+        crop = [start_x, full_w - start_x - want_w, start_y, full_h - start_y - want_h]  # negative: pad
+        # The transposed convolution crops symmetrically through its `padding`; the rest is cropped or padded.
+        sym_x, sym_y = max(min(crop[0], crop[1]), 0), max(min(crop[2], crop[3]), 0)
+        if f.ndim == 2:
+            x = F.conv_transpose2d(x, kernels[0], stride=up, padding=(sym_y, sym_x), groups=C)
+        else:
+            x = F.conv_transpose2d(x, kernels[0], stride=(1, up), padding=(0, sym_x), groups=C)
+            x = F.conv_transpose2d(x, kernels[1], stride=(up, 1), padding=(sym_y, 0), groups=C)
+        x = pad2d(x, sym_x - crop[0], sym_x - crop[1], sym_y - crop[2], sym_y - crop[3])
         return x[:, :, ::down, ::down] if down > 1 else x
 
     # conv2d correlates: a true convolution needs the flipped filter.
