@@ -7,8 +7,8 @@ timed through the real loop (Trainer.run, schedule included) over `--steps` step
 `--rounds` > 1 the configurations alternate and the best round counts (other processes share the CPUs).
 
     python benchmarks/bench_family.py --steps 16 --warmup 4 --rounds 2
-    python benchmarks/bench_family.py --steps 0 --minutes 10 --long-res 16 --long-cbase 1024 --long-cmax 64 \\
-        --grow-kimg 1 --out family-runs   # sample grids (one column per digit) of a longer run of each
+    python benchmarks/bench_family.py --steps 0 --minutes 30 --long-kimg 15 --long-res 16 --long-cbase 1024 \\
+        --long-cmax 64 --grow-kimg 1 --out family-runs   # sample grids (a column per digit) of longer runs
 """
 
 from __future__ import annotations
@@ -53,16 +53,18 @@ def sec_per_kimg(options: dict, warmup: int, steps: int) -> float:
     return (t1 - t0) / ((n1 - n0) / 1000)
 
 
-def long_run(name: str, options: dict, minutes: float, out: Path) -> str:
-    trainer = Trainer({**options, "time_budget": minutes * 60, "kimg": 100_000, "tick_kimg": 1, "snap": 5},
+def long_run(name: str, options: dict, minutes: float, kimg: float, out: Path) -> str:
+    trainer = Trainer({**options, "time_budget": minutes * 60, "kimg": kimg, "tick_kimg": 1, "snap": 5},
                       quiet=True)
+    start = time.time()
     run_dir = trainer.run()
     grid = sorted(run_dir.glob("fakes*.png"))[-1]
     target = out / f"{name.split(' ')[0]}.png"
     shutil.copy(grid, target)
     last = read_stats(run_dir / "stats.jsonl")[-1]
     lod = last.get("Progress/lod", {}).get("mean")
-    return (f"{name:34s} {trainer.cur_nimg / 1000:6.1f} kimg, G {last['Loss/G/loss']['mean']:.3f} "
+    return (f"{name:28s} {trainer.cur_nimg / 1000:5.1f} kimg in {(time.time() - start) / 60:4.1f} min, "
+            f"G {last['Loss/G/loss']['mean']:.3f} "
             f"D {last['Loss/D/loss']['mean']:.3f}" + (f", lod {lod:.2f}" if lod is not None else "") + f" -> {target}")
 
 
@@ -73,6 +75,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--only", default=None, help="run only configs whose name contains this text")
     parser.add_argument("--minutes", type=float, default=0, help="then train each method this long (0: skip)")
+    parser.add_argument("--long-kimg", type=float, default=100_000, help="or this many kimg, whichever comes first")
     parser.add_argument("--grow-kimg", type=float, default=3, help="stable and fade kimg per phase, longer runs")
     parser.add_argument("--long-res", type=int, default=32, help="resolution of the longer runs")
     parser.add_argument("--long-cbase", type=int, default=2048, help="channel_base of the longer runs")
@@ -103,11 +106,12 @@ def main() -> None:
                 build_dataset("builtin:digits", data, resolution=args.long_res)
             base.update(data=str(data), cbase=args.long_cbase, cmax=args.long_cmax)
             grow = dict(grow=True, grow_stable_kimg=args.grow_kimg, grow_fade_kimg=args.grow_kimg)
-            runs = {"stylegan2": {}, "stylegan1 (grown 4->32)": {**SG1, **grow},
-                    "progan (grown 4->32)": {**PROGAN, **grow}, "msg-stylegan2": CONFIGS["msg-stylegan2"]}
+            runs = {"stylegan2": {}, "stylegan1 (grown from 4 px)": {**SG1, **grow},
+                    "progan (grown from 4 px)": {**PROGAN, **grow}, "msg-stylegan2": CONFIGS["msg-stylegan2"]}
             for name, options in runs.items():
                 if not args.only or args.only in name:
-                    print(long_run(name, {**base, "cond": True, **options}, args.minutes, out), flush=True)
+                    line = long_run(name, {**base, "cond": True, **options}, args.minutes, args.long_kimg, out)
+                    print(line, flush=True)
 
 
 if __name__ == "__main__":
