@@ -28,6 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from styleforge.networks.discriminator import StyleGAN2Discriminator
 from styleforge.networks.generator import StyleGAN2Generator
+from styleforge.ops.conv import no_weight_gradients
 
 # (res, channel_base, channel_max) -> (G forward img/s, training iteration img/s) of the official code.
 OFFICIAL = {(32, 4096, 256): (27.8, 5.7), (32, 32768, 512): (4.8, 0.77)}
@@ -82,7 +83,8 @@ class TrainStep:
             # A non-leaf input: FlopCounterMode's hooks refuse autograd.grad w.r.t. a leaf.
             reals = self.reals.detach().requires_grad_(True).clone()
             logits = D(reals, c)
-            (r1_grad,) = torch.autograd.grad(logits.sum(), reals, create_graph=True)
+            with no_weight_gradients():  # only the input gradient is wanted here
+                (r1_grad,) = torch.autograd.grad(logits.sum(), reals, create_graph=True)
             r1 = r1_grad.square().sum([1, 2, 3])
             loss = loss_fake.mean() + (F.softplus(-logits) + r1 * (self.r1_gamma / 2)).mean()
         self.D_opt.zero_grad(set_to_none=True)

@@ -21,6 +21,8 @@ COMMANDS: dict[str, str] = {
     "project": "styleforge.tools.project_cmd",
     "import": "styleforge.tools.import_cmd",
     "export": "styleforge.tools.export_cmd",
+    "studio": "styleforge.tools.studio_cmd",
+    "edit": "styleforge.tools.edit_cmd",
 }
 
 

@@ -12,6 +12,7 @@ from torch.func import functional_call
 
 from styleforge.networks.discriminator import StyleGAN2Discriminator
 from styleforge.networks.generator import StyleGAN2Generator
+from styleforge.ops.conv import no_weight_gradients
 
 TINY = dict(channel_base=16, channel_max=2)
 
@@ -27,7 +28,8 @@ def test_r1_penalty_gradient(arch):
 
     def r1_penalty(img, conv_weight):
         logits = functional_call(D, {"b8.conv1.weight": conv_weight}, (img, None))
-        (grad,) = torch.autograd.grad(logits.sum(), img, create_graph=True)
+        with no_weight_gradients():  # as a training loop asks for the input gradient only
+            (grad,) = torch.autograd.grad(logits.sum(), img, create_graph=True)
         return grad.square().sum([1, 2, 3])
 
     img = torch.randn(2, 1, 8, 8, dtype=torch.float64, requires_grad=True)
@@ -46,7 +48,8 @@ def test_path_length_gradient():
 
     def path_length_penalty(ws, conv_weight):
         img = functional_call(G.synthesis, {"b8.conv0.weight": conv_weight}, (ws,), dict(noise_mode="const"))
-        (grad,) = torch.autograd.grad((img * pl_noise).sum(), ws, create_graph=True)
+        with no_weight_gradients():
+            (grad,) = torch.autograd.grad((img * pl_noise).sum(), ws, create_graph=True)
         lengths = grad.square().sum(2).mean(1).sqrt()
         return (lengths - 0.5).square()
 

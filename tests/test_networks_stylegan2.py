@@ -146,3 +146,22 @@ def test_parameter_and_buffer_counts_match_official(row):
                                          channel_max=row["channel_max"])
     assert sum(p.numel() for p in net.parameters()) == row["params"]
     assert sum(b.numel() for b in net.buffers()) == row["buffers"]
+
+
+def test_reduced_precision_blocks_on_request():
+    torch.manual_seed(0)
+    G = StyleGAN2Generator(z_dim=16, w_dim=16, img_resolution=16, mapping_kwargs=dict(num_layers=2),
+                           synthesis_kwargs=dict(num_fp16_res=2, conv_clamp=256, **TINY)).eval()
+    D = StyleGAN2Discriminator(img_resolution=16, num_fp16_res=2, conv_clamp=256, **TINY)
+    z = torch.randn(4, 16)
+    reference = G(z, None, noise_mode="const")
+    assert torch.equal(G(z, None, noise_mode="const", force_fp32=True), reference)  # CPU: fp32 unless asked
+    for net in (G.synthesis, D):
+        net.reduced_dtype, net.reduced_on_cpu = torch.bfloat16, True
+    img = G(z, None, noise_mode="const")
+    assert img.dtype == torch.float32 and not torch.equal(img, reference)
+    assert (img - reference).abs().max() < 0.1 * reference.abs().max()
+    x, _ = G.synthesis.b16(torch.randn(4, 8, 8, 8), None, torch.randn(4, 3, 16), G.synthesis.precision(z.device))
+    assert x.dtype == torch.bfloat16
+    logits = D(img, None)
+    assert logits.dtype == torch.float32 and torch.allclose(logits, D(img, None, force_fp32=True), atol=0.05)

@@ -7,9 +7,11 @@ from tools_networks import tiny_generator
 import styleforge
 from styleforge.cli import main
 from styleforge.errors import UserError
+from styleforge.images import to_uint8
 from styleforge.networks.persistence import save_network
+from styleforge.registry import GENERATORS
 from styleforge.tools.generate import generate
-from styleforge.tools.seeds import parse_grid, parse_int_list, seed_to_z
+from styleforge.tools.seeds import parse_grid, parse_int_list, seed_to_z, seeds_to_z
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +87,27 @@ def test_class_labels_are_checked(tmp_path, capsys):
     assert main(["generate", "--network", str(tmp_path / "cond.safetensors"), "--seeds", "0",
                  "--outdir", str(tmp_path / "out")]) == 2
     assert "--class" in capsys.readouterr().err
+
+
+def test_all_scales_writes_each_seeds_scales_side_by_side(network_file, tmp_path, capsys):
+    torch.manual_seed(0)
+    G = GENERATORS.create("msg-stylegan2", z_dim=12, w_dim=12, img_resolution=16, img_channels=3,
+                          mapping_kwargs=dict(num_layers=2), synthesis_kwargs=dict(channel_base=128, channel_max=16))
+    save_network(G, tmp_path / "msg.safetensors")
+    rc = main(["generate", "--network", str(tmp_path / "msg.safetensors"), "--seeds", "0,5", "--trunc", "0.8",
+               "--all-scales", "--outdir", str(tmp_path / "out")])
+    assert rc == 0
+    for seed in (0, 5):
+        row = np.asarray(Image.open(tmp_path / "out" / f"seed{seed:04d}-scales.png"))
+        ws = G.mapping(seeds_to_z([seed], 12, "cpu"), None, truncation_psi=0.8)
+        scales = G.synthesis(ws, noise_mode="const", return_all_scales=True)  # 4x4, 8x8, 16x16
+        assert row.shape == (16, 3 * 16, 3)
+        for i, scale in enumerate(scales):  # each panel: the scale, every pixel repeated up to 16x16
+            factor = 16 // scale.shape[-1]
+            expected = to_uint8(scale)[0].repeat(factor, 0).repeat(factor, 1)
+            assert np.array_equal(row[:, 16 * i:16 * (i + 1)], expected)
+    with pytest.raises(UserError, match="MSG-StyleGAN"):
+        generate(tiny_generator(), [0], all_scales=True)
+    assert main(["generate", "--network", str(network_file), "--seeds", "0", "--all-scales",
+                 "--outdir", str(tmp_path / "plain")]) == 2
+    assert "--all-scales needs an MSG-StyleGAN network" in capsys.readouterr().err

@@ -3,16 +3,23 @@
 One method per training phase (`Gmain`, `Greg`, `Gboth`, `Dmain`, `Dreg`, `Dboth`), as in
 stylegan2-ada-pytorch: the loop decides which phases run at a step; lazy regularisation is a phase that
 runs every k steps with its loss multiplied by k (the `gain`).
+
+Options add the regularizers of other methods of the family to it: FSMR's feature-statistics mixing
+penalty on D (`fsmr_weight`, `fsmr_fakes`) and EqGAN-SA's attention alignment on G (`align_weight`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from styleforge.losses.alignment import AttentionAlignment
+from styleforge.losses.fsmr import fsmr_penalty
+from styleforge.networks.heatmaps import random_heatmaps
 from styleforge.registry import LOSSES
 
 PHASES = ("Gmain", "Greg", "Gboth", "Dmain", "Dreg", "Dboth")
@@ -30,8 +37,13 @@ class StyleGAN2Loss:
         pl_weight: float = 2.0,
         pl_batch_shrink: int = 2,
         pl_decay: float = 0.01,
+        fsmr_weight: float = 0.0,
+        fsmr_fakes: bool = False,
+        align_weight: float = 0.0,
         compile: bool = False,
     ):
+        """fsmr_weight: FSMR penalty weight in D's main loss (0: off; 0.05 in the paper), on reals and, with
+        fsmr_fakes, on fakes. align_weight: weight of each level of EqGAN-SA's alignment loss (0: off)."""
         self.G, self.D = G, D
         self.augment = augment
         self.r1_gamma = r1_gamma
@@ -39,6 +51,9 @@ class StyleGAN2Loss:
         self.pl_weight = pl_weight
         self.pl_batch_shrink = pl_batch_shrink
         self.pl_decay = pl_decay
+        self.fsmr_weight = fsmr_weight
+        self.fsmr_fakes = fsmr_fakes
+        self.alignment = AttentionAlignment(D, weight=align_weight) if align_weight > 0 else None
         self.pl_mean = torch.zeros([], device=next(G.parameters()).device)
         self._pl_lengths: list[torch.Tensor] = []  # per-chunk mean lengths of the current Greg phase
         self._w_means: list[torch.Tensor] = []  # per-chunk mean w of the current D phase (for w_avg)
@@ -48,8 +63,10 @@ class StyleGAN2Loss:
         self.D_main = torch.compile(D) if compile else D
 
     # --- networks -----------------------------------------------------------------------------------
-    def run_G(self, z: torch.Tensor, c: torch.Tensor, main: bool = False,
-              **synthesis_kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+    def run_G(
+        self, z: torch.Tensor, c: torch.Tensor, main: bool = False, heatmap: list[torch.Tensor] | None = None,
+        **synthesis_kwargs,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         # w_avg is not updated here but in phase_done, from the whole global batch.
         ws = self.G.mapping(z, c)  # [N, num_ws, w_dim]
         if self.style_mixing > 0 and ws.shape[1] > 1:
@@ -60,13 +77,21 @@ class StyleGAN2Loss:
             ws2 = self.G.mapping(torch.randn_like(z), c)
             take_second = torch.arange(ws.shape[1], device=ws.device)[None, :, None] >= cutoff
             ws = torch.where(take_second, ws2, ws)
-        img = (self.synthesis_main if main else self.G.synthesis)(ws, **synthesis_kwargs)
+        synthesis = self.synthesis_main if main else self.G.synthesis
+        # Heatmaps only reach generators with spatial encoding layers (EqGAN-SA); others draw none.
+        if heatmap is not None and getattr(self.G.synthesis, "heatmap_encoder", None) is not None:
+            synthesis_kwargs["heatmap"] = heatmap
+        img = synthesis(ws, **synthesis_kwargs)
         return img, ws
 
-    def run_D(self, img: torch.Tensor, c: torch.Tensor, main: bool = False) -> torch.Tensor:
+    def run_D(
+        self, img: torch.Tensor, c: torch.Tensor, main: bool = False, return_augmented: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """logits [N, 1], and with return_augmented also the augmented image D saw."""
         if self.augment is not None:
             img = self.augment(img)
-        return (self.D_main if main else self.D)(img, c)
+        logits = (self.D_main if main else self.D)(img, c)
+        return (logits, img) if return_augmented else logits
 
     # --- phases -------------------------------------------------------------------------------------
     def accumulate_gradients(
@@ -90,12 +115,21 @@ class StyleGAN2Loss:
         do_Dr1 = phase in ("Dreg", "Dboth") and self.r1_gamma > 0
 
         if do_Gmain:
-            gen_img, _ = self.run_G(gen_z, gen_c, main=True)
-            gen_logits = self.run_D(gen_img, gen_c, main=True)
+            align = self.alignment is not None
+            heatmaps = random_heatmaps(gen_z.shape[0], self.G.img_resolution, gen_z.device) if align else None
+            gen_img, _ = self.run_G(gen_z, gen_c, main=True, heatmap=heatmaps)
+            # The alignment records D's block outputs with hooks: D runs eagerly then.
+            with self.alignment.watch() if align else nullcontext() as features:
+                gen_logits, gen_aug = self.run_D(gen_img, gen_c, main=not align, return_augmented=True)
             loss_G = F.softplus(-gen_logits)  # -log(sigmoid(gen_logits))
             stats["Loss/scores/fake"] = gen_logits.detach()
             stats["Loss/G/loss"] = loss_G.detach()
-            loss_G.mean().mul(gain).backward()
+            loss_G = loss_G.mean()
+            if align:
+                loss_align = self.alignment(gen_aug, gen_c, features, heatmaps)
+                stats["Loss/G/align"] = loss_align.detach()
+                loss_G = loss_G + loss_align
+            loss_G.mul(gain).backward()
 
         if do_Gpl:
             batch = max(gen_z.shape[0] // self.pl_batch_shrink, 1)
@@ -118,14 +152,15 @@ class StyleGAN2Loss:
             with torch.no_grad():
                 gen_img, gen_ws = self.run_G(gen_z, gen_c, main=True)
             self._w_means.append(gen_ws[:, 0].float().mean(dim=0))  # ws[:, 0] is never style-mixed
-            gen_logits = self.run_D(gen_img, gen_c, main=True)
+            gen_logits, gen_aug = self.run_D(gen_img, gen_c, main=True, return_augmented=True)
             loss_Dgen = F.softplus(gen_logits)  # -log(1 - sigmoid(gen_logits))
             stats["Loss/scores/fake"] = gen_logits.detach()
-            loss_Dgen.mean().mul(gain).backward()
+            fsmr_fake = self._fsmr(gen_aug, gen_c, gen_logits, "fake", stats) if self.fsmr_fakes else 0
+            (loss_Dgen + fsmr_fake).mean().mul(gain).backward()
 
         if do_Dmain or do_Dr1:
             real = real_img.detach().requires_grad_(do_Dr1)
-            real_logits = self.run_D(real, real_c, main=not do_Dr1)
+            real_logits, real_aug = self.run_D(real, real_c, main=not do_Dr1, return_augmented=True)
             loss = torch.zeros_like(real_logits)
             if do_Dmain:
                 loss_Dreal = F.softplus(-real_logits)  # -log(sigmoid(real_logits))
@@ -133,6 +168,7 @@ class StyleGAN2Loss:
                 stats["Loss/signs/real"] = real_logits.detach().sign()
                 stats["Loss/D/loss"] = (loss_Dgen + loss_Dreal).detach()
                 loss = loss + loss_Dreal
+                loss = loss + self._fsmr(real_aug, real_c, real_logits, "real", stats)
             if do_Dr1:
                 (r1_grads,) = torch.autograd.grad(
                     outputs=[real_logits.sum()], inputs=[real], create_graph=True, only_inputs=True
@@ -142,6 +178,15 @@ class StyleGAN2Loss:
                 loss = loss + r1_penalty * (self.r1_gamma / 2)
             (real_logits * 0 + loss).mean().mul(gain).backward()
         return stats
+
+    def _fsmr(self, img: torch.Tensor, c: torch.Tensor, logits: torch.Tensor, kind: str,
+              stats: dict[str, torch.Tensor]) -> torch.Tensor:
+        """FSMR's weighted penalty [N, 1] on the batch D just scored (`img` as augmented, its `logits`); 0 when off."""
+        if self.fsmr_weight <= 0:
+            return torch.zeros_like(logits)
+        penalty = fsmr_penalty(self.D, img, c, logits)
+        stats[f"Loss/fsmr_penalty/{kind}"] = penalty.detach()
+        return penalty * self.fsmr_weight
 
     def phase_done(self, phase: str, all_mean: Callable[[torch.Tensor], torch.Tensor]) -> None:
         """Called once per phase after every chunk on every rank: updates the running means (path length,

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from styleforge.networks.fsm import FeatureMixing, conv_with_mixing
 from styleforge.networks.mapping import MappingNetwork
 from styleforge.networks.persistence import persistent
 from styleforge.networks.precision import Precision
@@ -75,10 +76,16 @@ class DiscriminatorBlock(nn.Module):
                                     trainable=trainable(), resample_filter=resample_filter)
 
     def forward(
-        self, x: torch.Tensor | None, img: torch.Tensor | None, precision: Precision | None = None
+        self,
+        x: torch.Tensor | None,
+        img: torch.Tensor | None,
+        precision: Precision | None = None,
+        fsm: FeatureMixing | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x: [N, in_channels, res, res] (None for the first block), img: [N, C, res, res] ->
-        (x [N, out_channels, res/2, res/2], img downsampled for 'skip' else None)."""
+        (x [N, out_channels, res/2, res/2], img downsampled for 'skip' else None).
+
+        `fsm`: feature statistics mixing after each 3x3 convolution and the residual merge (FSMR)."""
         precision = precision or Precision.choose((x if x is not None else img).device)
         dtype, memory_format = precision.for_block(self.use_fp16)
         if x is not None:
@@ -91,12 +98,14 @@ class DiscriminatorBlock(nn.Module):
 
         if self.architecture == "resnet":
             y = self.skip(x, gain=math.sqrt(0.5))
-            x = self.conv0(x)
-            x = self.conv1(x, gain=math.sqrt(0.5))
+            x = conv_with_mixing(self.conv0, x, fsm)
+            x = conv_with_mixing(self.conv1, x, fsm, gain=math.sqrt(0.5))
             x = y + x
+            if fsm is not None:
+                x = fsm(x)
         else:
-            x = self.conv0(x)
-            x = self.conv1(x)
+            x = conv_with_mixing(self.conv0, x, fsm)
+            x = conv_with_mixing(self.conv1, x, fsm)
         return x, img
 
 
@@ -160,7 +169,12 @@ class DiscriminatorEpilogue(nn.Module):
         self.out = FullyConnectedLayer(in_channels, 1 if cmap_dim == 0 else cmap_dim)
 
     def forward(
-        self, x: torch.Tensor, img: torch.Tensor | None, cmap: torch.Tensor | None, precision: Precision | None = None
+        self,
+        x: torch.Tensor,
+        img: torch.Tensor | None,
+        cmap: torch.Tensor | None,
+        precision: Precision | None = None,
+        fsm: FeatureMixing | None = None,
     ) -> torch.Tensor:  # [N, C, 4, 4] -> [N, 1]
         dtype = precision.float_dtype if precision is not None else self.fc.weight.dtype
         x = x.to(dtype=dtype, memory_format=torch.contiguous_format)
@@ -168,7 +182,7 @@ class DiscriminatorEpilogue(nn.Module):
             x = x + self.fromrgb(img.to(dtype=dtype, memory_format=torch.contiguous_format))
         if self.mbstd is not None:
             x = self.mbstd(x)
-        x = self.conv(x)
+        x = conv_with_mixing(self.conv, x, fsm)
         x = self.fc(x.flatten(1))
         x = self.out(x)  # [N, 1] or [N, cmap_dim]
         if self.cmap_dim > 0:
@@ -244,8 +258,14 @@ class StyleGAN2Discriminator(nn.Module):
                                 reduced_on_cpu=self.reduced_on_cpu, channels_last=self.channels_last)
 
     def forward(
-        self, img: torch.Tensor, c: torch.Tensor | None = None, update_emas: bool = False, force_fp32: bool = False
+        self,
+        img: torch.Tensor,
+        c: torch.Tensor | None = None,
+        update_emas: bool = False,
+        force_fp32: bool = False,
+        fsm: FeatureMixing | None = None,
     ) -> torch.Tensor:  # [N, C, H, W], [N, c_dim] -> [N, 1]
+        """`fsm`: mixes feature statistics between samples in every 3x3 conv and residual merge (FSMR)."""
         del update_emas  # no running statistics in D
         if img.ndim != 4 or img.shape[1:] != (self.img_channels, self.img_resolution, self.img_resolution):
             res = self.img_resolution
@@ -253,6 +273,6 @@ class StyleGAN2Discriminator(nn.Module):
         precision = self.precision(img.device, force_fp32)
         x = None
         for res in self.block_resolutions:
-            x, img = getattr(self, f"b{res}")(x, img, precision=precision)
+            x, img = getattr(self, f"b{res}")(x, img, precision=precision, fsm=fsm)
         cmap = self.mapping(None, c) if self.c_dim > 0 else None
-        return self.b4(x, img, cmap, precision=precision)
+        return self.b4(x, img, cmap, precision=precision, fsm=fsm)

@@ -8,6 +8,10 @@ a counterpart of the same name and shape. Buffers are all kept:
 - `resample_filter`: the FIR filter, used as given (so a model trained with another filter works).
 Converting checks that every key is one the official networks have, so a state dict of some other
 network fails loudly here instead of half-loading later.
+
+EqGAN-SA's generator (genforce/eqgan-sa, a fork of the same code) maps too: its heatmap encoders
+`synthesis.hm_conv{0,1}_b{8,16,32}` and spatial encoding layers `*.sel.{shared.0,sigma,mu,output.1}`
+are renamed to ours, and its `use_sel` argument goes into `synthesis_kwargs`.
 """
 
 from __future__ import annotations
@@ -39,10 +43,27 @@ OFFICIAL_KEYS: dict[str, list[str]] = {
         rf"b4\.(fc|out)\.{_LAYER}",
     ],
 }
+# EqGAN-SA's additions to G, and their names in our modules (official pattern -> our replacement).
+_SEL_LAYER = r"synthesis\.b\d+\.(conv[01]|torgb)\.sel"
+EQGAN_KEYS = [
+    rf"synthesis\.hm_conv[01]_b(8|16|32)\.({_LAYER}|resample_filter)",
+    rf"{_SEL_LAYER}\.(shared\.0|sigma|mu|output\.1)\.({_LAYER}|resample_filter)",
+]
+OFFICIAL_KEYS["G"] += EQGAN_KEYS
+EQGAN_RENAMES = [
+    (r"synthesis\.hm_conv([01])_b8\.", r"synthesis.heatmap_encoder.levels.0.conv\1."),
+    (r"synthesis\.hm_conv([01])_b16\.", r"synthesis.heatmap_encoder.levels.1.conv\1."),
+    (r"synthesis\.hm_conv([01])_b32\.", r"synthesis.heatmap_encoder.levels.2.conv\1."),
+    (r"\.sel\.shared\.0\.", ".sel.shared."),
+    (r"\.sel\.sigma\.", ".sel.gamma."),
+    (r"\.sel\.mu\.", ".sel.beta."),
+    (r"\.sel\.output\.1\.", ".sel.out."),
+]
 # Official constructor arguments that only choose a memory layout; ours picks it at run time.
 _LAYOUT_ONLY = ("fp16_channels_last", "channels_last")
 _SIGNATURES = {
-    "G": {"z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs", "synthesis_kwargs"},
+    "G": {"z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs", "synthesis_kwargs",
+          "use_sel", "config_kwargs"},  # the last two: EqGAN-SA
     "D": {"c_dim", "img_resolution", "img_channels", "architecture", "channel_base", "channel_max",
           "num_fp16_res", "conv_clamp", "cmap_dim", "block_kwargs", "mapping_kwargs", "epilogue_kwargs"},
 }
@@ -60,6 +81,8 @@ def official_name_to_ours(name: str, net_kind: str) -> str:
     kind = _net_kind(net_kind)
     if not any(re.fullmatch(p, name) for p in OFFICIAL_KEYS[kind]):
         raise UserError(f"'{name}' is not a parameter or buffer of the official StyleGAN2 {kind}")
+    for pattern, replacement in EQGAN_RENAMES if kind == "G" else []:
+        name = re.sub(pattern, replacement, name)
     return name
 
 
@@ -93,6 +116,10 @@ def official_kwargs_to_ours(kwargs: Mapping[str, Any], net_kind: str) -> dict[st
     for sub in ("synthesis_kwargs", "block_kwargs"):
         if sub in ours:  # the official code allows None for an empty dict
             ours[sub] = {k: v for k, v in (ours[sub] or {}).items() if k not in _LAYOUT_ONLY}
+    if ours.pop("config_kwargs", None):
+        raise UserError("official EqGAN-SA G argument config_kwargs is not supported (expected it empty)")
+    if ours.pop("use_sel", False):
+        ours["synthesis_kwargs"] = {**(ours.get("synthesis_kwargs") or {}), "use_sel": True}
     return ours
 
 
@@ -105,8 +132,12 @@ def network_from_official(
     kind = _net_kind(net_kind)
     registry = GENERATORS if kind == "G" else DISCRIMINATORS
     net = registry.get("stylegan2")(**official_kwargs_to_ours(kwargs, kind))
+    converted = convert_official_state_dict(state_dict, kind)
+    if kind == "G" and net.synthesis.heatmap_encoder is None:
+        # EqGAN-SA builds heatmap encoders even without spatial encoding layers; they are unused then.
+        converted = {k: v for k, v in converted.items() if not k.startswith("synthesis.heatmap_encoder.")}
     try:
-        net.load_state_dict(convert_official_state_dict(state_dict, kind))
+        net.load_state_dict(converted)
     except RuntimeError as e:
         raise UserError(f"official {kind} weights do not fit its arguments: {e}") from e
     return net

@@ -2,6 +2,9 @@
 
 Module and parameter names follow the official code (`b{res}.conv0`, `.conv1`, `.torgb`, `.skip`,
 `.const`, `noise_const`, `noise_strength`, `affine`), so its weights map one to one.
+
+With `use_sel=True` it is EqGAN-SA's generator: every layer and ToRGB gets a Spatial Encoding Layer
+fed by encoded heatmaps (`sel.py`), random ones unless `forward` is given `heatmap` or `centres`.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from styleforge.networks.heatmaps import HeatmapSpec, sample_heatmap_spec
 from styleforge.networks.precision import Precision
+from styleforge.networks.sel import HeatmapEncoder, SpatialEncodingLayer, features_for_block, heatmap_feature_channels
 from styleforge.ops.bias_act import activate_, activation_gain, gain_before_activation
 from styleforge.ops.layers import DEFAULT_FILTER, Conv2dLayer, FullyConnectedLayer
 from styleforge.ops.modulated_conv import modulated_conv2d
@@ -46,6 +51,7 @@ class SynthesisLayer(nn.Module):
         activation: str = "lrelu",
         resample_filter: Sequence[float] = DEFAULT_FILTER,
         conv_clamp: float | None = None,
+        use_sel: bool = False,
     ):
         super().__init__()
         self.in_channels = in_channels
@@ -65,6 +71,7 @@ class SynthesisLayer(nn.Module):
             self.register_buffer("noise_const", torch.randn([resolution, resolution]))
             self.noise_strength = nn.Parameter(torch.zeros([]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self.sel = SpatialEncodingLayer(in_channels, heatmap_feature_channels(resolution)) if use_sel else None
 
     def make_noise(self, x: torch.Tensor, noise_mode: str) -> torch.Tensor | None:
         """Scaled noise [N, 1, H, W] or [H, W] to add to the conv output, or None."""
@@ -84,7 +91,10 @@ class SynthesisLayer(nn.Module):
         noise_mode: str = "random",
         fused_modconv: bool | None = None,
         gain: float = 1,
+        hm_features: torch.Tensor | None = None,
     ) -> torch.Tensor:  # [N, I, res/up, res/up], [N, w_dim] -> [N, O, res, res]
+        if self.sel is not None:
+            x = self.sel(x, hm_features)
         styles = self.affine(w)  # [N, I]
         noise = self.make_noise(x, noise_mode)
         if fused_modconv is None:
@@ -100,15 +110,19 @@ class ToRGBLayer(nn.Module):
     """Modulated 1x1 conv without demodulation -> bias (linear) -> clamp."""
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, kernel_size: int = 1,
-                 conv_clamp: float | None = None):
+                 conv_clamp: float | None = None, use_sel: bool = False, resolution: int | None = None):
         super().__init__()
         self.conv_clamp = conv_clamp
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
         self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
         self.weight_gain = 1 / math.sqrt(in_channels * kernel_size**2)
+        self.sel = SpatialEncodingLayer(in_channels, heatmap_feature_channels(resolution)) if use_sel else None
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, fused_modconv: bool | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, fused_modconv: bool | None = None,
+                hm_features: torch.Tensor | None = None) -> torch.Tensor:
+        if self.sel is not None:
+            x = self.sel(x, hm_features)
         styles = self.affine(w) * self.weight_gain
         if fused_modconv is None:
             fused_modconv = default_fused_modconv(x, self.training)
@@ -131,6 +145,7 @@ class SynthesisBlock(nn.Module):
         resample_filter: Sequence[float] = DEFAULT_FILTER,
         conv_clamp: float | None = None,
         use_fp16: bool = False,
+        use_sel: bool = False,
         **layer_kwargs,
     ):
         if architecture not in ARCHITECTURES:
@@ -148,7 +163,7 @@ class SynthesisBlock(nn.Module):
         self.num_conv = 0
         self.num_torgb = 0
 
-        layer_kwargs = dict(w_dim=w_dim, resolution=resolution, conv_clamp=conv_clamp, **layer_kwargs)
+        layer_kwargs = dict(w_dim=w_dim, resolution=resolution, conv_clamp=conv_clamp, use_sel=use_sel, **layer_kwargs)
         if in_channels == 0:
             self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
         else:
@@ -158,7 +173,8 @@ class SynthesisBlock(nn.Module):
         self.conv1 = SynthesisLayer(out_channels, out_channels, **layer_kwargs)
         self.num_conv += 1
         if is_last or architecture == "skip":
-            self.torgb = ToRGBLayer(out_channels, img_channels, w_dim=w_dim, conv_clamp=conv_clamp)
+            self.torgb = ToRGBLayer(out_channels, img_channels, w_dim=w_dim, conv_clamp=conv_clamp, use_sel=use_sel,
+                                    resolution=resolution)
             self.num_torgb += 1
         if in_channels != 0 and architecture == "resnet":
             self.skip = Conv2dLayer(in_channels, out_channels, kernel_size=1, bias=False, up=2,
@@ -171,13 +187,17 @@ class SynthesisBlock(nn.Module):
         ws: torch.Tensor,
         precision: Precision | None = None,
         fused_modconv: bool | None = None,
+        hm_features: torch.Tensor | None = None,
         **layer_kwargs,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x: [N, in_channels, res/2, res/2] (None for the first block), img: [N, C, res/2, res/2] or None,
-        ws: [N, num_conv + num_torgb, w_dim] -> (x [N, out_channels, res, res], img [N, C, res, res])."""
+        ws: [N, num_conv + num_torgb, w_dim] -> (x [N, out_channels, res, res], img [N, C, res, res]).
+        hm_features: the encoded heatmaps this block's spatial encoding layers see (EqGAN-SA)."""
         precision = precision or Precision.choose(ws.device, ws.dtype)
         dtype, memory_format = precision.for_block(self.use_fp16)
         w_iter = iter(ws.unbind(dim=1))
+        if hm_features is not None:
+            layer_kwargs["hm_features"] = hm_features
         if self.in_channels == 0:
             x = self.const.to(dtype).unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
             x = x.contiguous(memory_format=memory_format)
@@ -198,7 +218,7 @@ class SynthesisBlock(nn.Module):
         if img is not None:
             img = upsample2d(img, self.resample_filter)
         if self.is_last or self.architecture == "skip":
-            y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv)
+            y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv, hm_features=hm_features)
             y = y.to(dtype=precision.float_dtype, memory_format=torch.contiguous_format)
             img = img + y if img is not None else y
         return x, img
@@ -213,6 +233,7 @@ class SynthesisNetwork(nn.Module):
         channel_base: int = 32768,
         channel_max: int = 512,
         num_fp16_res: int = 0,
+        use_sel: bool = False,
         **block_kwargs,
     ):
         if img_resolution < 4 or img_resolution & (img_resolution - 1):
@@ -230,9 +251,10 @@ class SynthesisNetwork(nn.Module):
             is_last = res == img_resolution
             block = SynthesisBlock(channels[res // 2] if res > 4 else 0, channels[res], w_dim=w_dim,
                                    resolution=res, img_channels=img_channels, is_last=is_last,
-                                   use_fp16=res >= fp16_resolution, **block_kwargs)
+                                   use_fp16=res >= fp16_resolution, use_sel=use_sel, **block_kwargs)
             self.num_ws += block.num_conv + (block.num_torgb if is_last else 0)
             setattr(self, f"b{res}", block)
+        self.heatmap_encoder = HeatmapEncoder() if use_sel else None
         # Run-time settings (not part of the saved config); see `Precision`.
         self.reduced_dtype = torch.float16
         self.reduced_on_cpu = False
@@ -264,13 +286,37 @@ class SynthesisNetwork(nn.Module):
         update_emas: bool = False,
         force_fp32: bool = False,
         fused_modconv: bool | None = None,
+        heatmap: list[torch.Tensor] | None = None,
+        centres: HeatmapSpec | torch.Tensor | None = None,
         **layer_kwargs,
     ) -> torch.Tensor:  # [N, num_ws, w_dim] -> [N, img_channels, res, res]
+        """EqGAN-SA generators (use_sel) take `heatmap` (the three levels, [N, 1|2|4, R, R]) or `centres`
+        (a `HeatmapSpec`, or level-1 centres [N, 2] in (y, x) with random parts); random ones by default."""
         del update_emas  # no running statistics in the synthesis network
         precision = self.precision(ws.device, force_fp32)
         ws = ws.to(precision.float_dtype)
+        hm_features = self.encode_heatmaps(ws.shape[0], ws.device, heatmap, centres, precision.float_dtype)
         x = img = None
         for block, block_ws in zip(self.blocks.values(), self.split_ws(ws)):
+            block_hm = features_for_block(hm_features, block.resolution) if hm_features is not None else None
             x, img = block(x, img, block_ws, precision=precision, fused_modconv=fused_modconv,
-                           noise_mode=noise_mode, **layer_kwargs)
+                           noise_mode=noise_mode, hm_features=block_hm, **layer_kwargs)
         return img
+
+    def encode_heatmaps(
+        self,
+        batch_size: int,
+        device: torch.device,
+        heatmap: list[torch.Tensor] | None = None,
+        centres: HeatmapSpec | torch.Tensor | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> dict[int, torch.Tensor] | None:
+        """Heatmap features by block resolution (None without spatial encoding layers)."""
+        if self.heatmap_encoder is None:
+            if heatmap is not None or centres is not None:
+                raise ValueError("heatmap/centres need a generator with spatial encoding layers (use_sel=True)")
+            return None
+        if heatmap is None:
+            spec = centres if isinstance(centres, HeatmapSpec) else sample_heatmap_spec(batch_size, device, centres)
+            heatmap = spec.render(self.img_resolution)
+        return self.heatmap_encoder([h.to(device=device, dtype=dtype) for h in heatmap])

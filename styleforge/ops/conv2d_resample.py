@@ -9,8 +9,8 @@ followed by the FIR filter, downsampling the FIR filter followed by a strided co
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
+from styleforge.ops.conv import conv2d, conv_transpose2d
 from styleforge.ops.upfirdn2d import Padding, filter_size, pad2d, parse_padding, upfirdn2d
 
 
@@ -41,24 +41,24 @@ def conv2d_resample(
 
     if kw == 1 and kh == 1 and down > 1 and up == 1:  # 1x1: downsample first, then convolve fewer pixels
         x = upfirdn2d(x, f, down=down, padding=[x0, x1, y0, y1])
-        return F.conv2d(x, w, bias, groups=groups)
+        return conv2d(x, w, bias, groups=groups)
     if kw == 1 and kh == 1 and up > 1 and down == 1:  # 1x1: convolve first, then upsample
-        x = F.conv2d(x, w, groups=groups)
+        x = conv2d(x, w, groups=groups)
         return _add_bias(upfirdn2d(x, f, up=up, padding=[x0, x1, y0, y1], gain=up * up), bias)
     if down > 1 and up == 1:  # filter, then strided convolution
         x = upfirdn2d(x, f, padding=[x0, x1, y0, y1])
-        return F.conv2d(x, w, bias, stride=down, groups=groups)
+        return conv2d(x, w, bias, stride=down, groups=groups)
     if up > 1:  # transposed strided convolution, then filter (and optional downsampling)
         # conv_transpose2d wants [in, out/groups, kh, kw].
         w = w.reshape(groups, O // groups, I, kh, kw).transpose(1, 2).reshape(groups * I, O // groups, kh, kw)
         x0, x1, y0, y1 = x0 - (kw - 1), x1 - (kw - up), y0 - (kh - 1), y1 - (kh - up)
         pxt, pyt = max(min(-x0, -x1), 0), max(min(-y0, -y1), 0)
-        x = F.conv_transpose2d(x, w, stride=up, padding=[pyt, pxt], groups=groups)
+        x = conv_transpose2d(x, w, stride=up, padding=[pyt, pxt], groups=groups)
         x = upfirdn2d(x, f, padding=[x0 + pxt, x1 + pxt, y0 + pyt, y1 + pyt], gain=up * up)
         return _add_bias(upfirdn2d(x, f, down=down) if down > 1 else x, bias)
     if x0 == x1 and y0 == y1 and x0 >= 0 and y0 >= 0:  # plain convolution
-        return F.conv2d(x, w, bias, padding=[y0, x0], groups=groups)
-    return F.conv2d(pad2d(x, x0, x1, y0, y1), w, bias, groups=groups)
+        return conv2d(x, w, bias, padding=[y0, x0], groups=groups)
+    return conv2d(pad2d(x, x0, x1, y0, y1), w, bias, groups=groups)
 
 
 def _add_bias(x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:

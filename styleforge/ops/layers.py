@@ -10,7 +10,6 @@ import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from styleforge.ops.bias_act import activate_, activation_gain, bias_act, gain_before_activation
@@ -41,9 +40,12 @@ class FullyConnectedLayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, in] -> [N, out]
         before, after = gain_before_activation(self.activation, activation_gain(self.activation))
-        w = self.weight.to(x.dtype) * (self.weight_gain * before)
-        b = self.bias.to(x.dtype) * (self.bias_gain * before) if self.bias is not None else None
-        return activate_(F.linear(x, w, b), self.activation, gain_after=after)
+        w = self.weight.to(x.dtype).t()
+        if self.bias is None:
+            x = torch.mm(x, w) * (self.weight_gain * before)
+        else:  # bias * beta + (x @ w) * alpha in one op
+            x = torch.addmm(self.bias.to(x.dtype), x, w, beta=self.bias_gain * before, alpha=self.weight_gain * before)
+        return activate_(x, self.activation, gain_after=after)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, activation={self.activation}"

@@ -97,7 +97,12 @@ def upfirdn2d(
         f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
     if f.requires_grad:
         raise ValueError("upfirdn2d does not differentiate with respect to the filter")
-    return _UpFirDn2d.apply(x, f, up, down, parse_padding(padding), flip_filter, gain)
+    padding = parse_padding(padding)
+    if torch.jit.is_tracing() or torch.compiler.is_compiling() or not (torch.is_grad_enabled() and x.requires_grad):
+        # Plain ops when nothing needs our backward: tracers and exporters (TorchScript, ONNX) cannot see
+        # through a Python autograd.Function.
+        return _upfirdn2d(x, f, up, down, padding, flip_filter, gain)
+    return _UpFirDn2d.apply(x, f, up, down, padding, flip_filter, gain)
 
 
 class _UpFirDn2d(torch.autograd.Function):

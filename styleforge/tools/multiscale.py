@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from styleforge.errors import UserError
-from styleforge.images import make_grid, to_uint8
+from styleforge.images import to_uint8
 
 
 def is_multiscale(G: torch.nn.Module) -> bool:
@@ -33,6 +33,12 @@ def msg_scales_grid(
         c = torch.zeros([z.shape[0], G.c_dim], device=z.device)
     ws = G.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
     images = G.synthesis(ws, noise_mode=noise_mode, return_all_scales=True)  # S x [N, C, r, r]
-    size = G.img_resolution
-    tiles = torch.stack([F.interpolate(img.float(), size=size, mode="nearest") for img in images], dim=1)
-    return make_grid(to_uint8(tiles.flatten(0, 1)), cols=len(images))
+    return np.concatenate(scales_side_by_side(images))  # [N * R, S * R, C]
+
+
+def scales_side_by_side(images: list[torch.Tensor]) -> np.ndarray:
+    """S x [N, C, r, r] (low -> high resolution) -> uint8 [N, R, S * R, C]: each latent's scales in a row, each
+    nearest-upsampled to the top resolution R."""
+    size = images[-1].shape[-1]
+    row = torch.cat([F.interpolate(img.float(), size=size, mode="nearest") for img in images], dim=-1)  # [N, C, R, S*R]
+    return to_uint8(row)

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from styleforge.errors import UserError
+from styleforge.networks.heatmaps import HeatmapSpec, sample_heatmap_spec
 
 _RANGE = re.compile(r"^(\d+)-(\d+)$")
 
@@ -77,3 +78,28 @@ def network_device(G: torch.nn.Module) -> torch.device:
 def default_device() -> torch.device:
     """The CLI's device: the first GPU when there is one."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+IMAGE_RANGE = (-1.0, 1.0)  # heatmap coordinates of the image's first and last pixel
+
+
+def is_spatial(G: torch.nn.Module) -> bool:
+    """True for EqGAN-SA generators (synthesis with spatial encoding layers fed by heatmaps)."""
+    return getattr(G.synthesis, "heatmap_encoder", None) is not None
+
+
+def seed_heatmap_spec(seed: int, device: torch.device | str | None = None) -> HeatmapSpec:
+    """The heatmaps an EqGAN-SA image of `seed` is drawn with (a batch of one), centres clipped into the image.
+    The caller's RNG is left alone."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        spec = sample_heatmap_spec(1, "cpu")
+    centres = tuple(level.clamp(*IMAGE_RANGE).to(device) for level in spec.centres)  # [1, k, 2] (y, x)
+    return HeatmapSpec(centres, tuple(level.to(device) for level in spec.sigmas))
+
+
+def seeds_heatmap_spec(seeds: list[int], device: torch.device | str | None = None) -> HeatmapSpec:
+    """`seed_heatmap_spec` of each seed, as one batch."""
+    specs = [seed_heatmap_spec(seed, device) for seed in seeds]
+    return HeatmapSpec(tuple(torch.cat(levels) for levels in zip(*(s.centres for s in specs))),
+                       tuple(torch.cat(levels) for levels in zip(*(s.sigmas for s in specs))))

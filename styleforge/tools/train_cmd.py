@@ -29,6 +29,10 @@ HELP = {
     "resume": "checkpoint file, run directory or 'latest'",
     "time_budget": "stop after this many seconds (a checkpoint is written)",
     "metrics": "comma-separated metrics evaluated at each snapshot",
+    "fsmr_weight": "FSMR: weight of the feature-statistics mixing penalty on D (0: off; paper: 0.05)",
+    "fsmr_fakes": "FSMR: apply the penalty to fakes as well as reals",
+    "sel": "EqGAN-SA: spatial encoding layers in G, fed by random heatmaps",
+    "align_loss": "EqGAN-SA: align D's attention on fakes with G's heatmaps (G step; use with --sel)",
 }
 
 

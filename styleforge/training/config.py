@@ -50,6 +50,7 @@ class TrainConfig:
     mbstd_group: int | None = None
     fp16_res: int | None = None  # reduced precision on the top N resolutions (CUDA only)
     conv_clamp: float | None = None
+    sel: bool = False  # EqGAN-SA: spatial encoding layers fed by random heatmaps in G
     g_kwargs: dict[str, Any] = field(default_factory=dict)  # extra generator kwargs (JSON)
     d_kwargs: dict[str, Any] = field(default_factory=dict)  # extra discriminator kwargs (JSON)
     # --- loss and regularisation --------------------------------------------------------------------
@@ -63,6 +64,9 @@ class TrainConfig:
     style_mixing: float | None = None
     ema_kimg: float | None = None  # G EMA half-life in kimg
     ema_rampup: float | None = None  # EMA half-life ramp-up (fraction of cur_nimg), 0 or None: off
+    fsmr_weight: float = 0.0  # FSMR: feature-statistics mixing penalty in D's loss (0: off; paper: 0.05)
+    fsmr_fakes: bool = False  # FSMR: the penalty on fakes too (default: reals only)
+    align_loss: bool = False  # EqGAN-SA: align D's attention (Grad-CAM) on fakes with G's heatmaps
     loss_kwargs: dict[str, Any] = field(default_factory=dict)  # extra loss kwargs (JSON)
     # --- progressive growing (ProGAN, StyleGAN v1) ---------------------------------------------------
     grow: bool = False  # grow G and D from grow_init_res, fading in each doubling (--g/--d progan or stylegan1)
@@ -106,6 +110,17 @@ class TrainConfig:
         return cfg
 
 
+def loss_options(cfg: TrainConfig) -> dict[str, Any]:
+    """Loss kwargs beyond the StyleGAN2 basics: the family's regularizers that are switched on (so a loss
+    without them still builds when they are off), then `loss_kwargs`, which override."""
+    options: dict[str, Any] = {}
+    if cfg.fsmr_weight:
+        options.update(fsmr_weight=cfg.fsmr_weight, fsmr_fakes=cfg.fsmr_fakes)
+    if cfg.align_loss:
+        options["align_weight"] = 1.0
+    return {**options, **cfg.loss_kwargs}
+
+
 def preset_values(cfg: str, resolution: int, world_size: int) -> dict[str, Any]:
     """The values a preset gives (train.py of stylegan2-ada-pytorch; `cpu` is ours, for demos and tests)."""
     if cfg == "auto":
@@ -123,8 +138,8 @@ def preset_values(cfg: str, resolution: int, world_size: int) -> dict[str, Any]:
         "cifar": dict(kimg=100000, batch=64, mbstd_group=32, cbase=32768, glr=0.0025, gamma=0.01, ema_kimg=500,
                       ema_rampup=0.05, map_layers=2, pl_weight=0, style_mixing=0, d_arch="orig"),
         # Small enough to learn the built-in digits on two CPU cores in minutes.
-        "cpu": dict(kimg=100, batch=32, mbstd_group=4, cbase=2048, glr=0.0025, gamma=0.05, ema_kimg=2,
-                    ema_rampup=0.05, map_layers=2, cmax=128, z_dim=128, w_dim=128, tick_kimg=1, snap=5),
+        "cpu": dict(kimg=100, batch=32, mbstd_group=4, cbase=1024, glr=0.0025, gamma=0.05, ema_kimg=2,
+                    ema_rampup=0.05, map_layers=2, cmax=64, z_dim=64, w_dim=64, tick_kimg=1, snap=5),
     }
     if cfg not in table:
         raise UserError(f"unknown preset --cfg {cfg!r}; choose one of: {', '.join(PRESETS)}")
@@ -178,7 +193,9 @@ def validate(cfg: TrainConfig, resolution: int, world_size: int) -> None:
     for name in ("glr", "dlr", "kimg", "tick_kimg", "ema_kimg"):
         if getattr(cfg, name) is not None and getattr(cfg, name) <= 0:
             bad(f"--{name.replace('_', '-')} must be positive (got {getattr(cfg, name)})")
-    for name in ("gamma", "pl_weight", "style_mixing"):
+    if cfg.fsmr_fakes and not cfg.fsmr_weight:
+        bad("--fsmr-fakes applies the FSMR penalty to fakes too; switch it on with --fsmr-weight (e.g. 0.05)")
+    for name in ("gamma", "pl_weight", "style_mixing", "fsmr_weight"):
         if getattr(cfg, name) < 0:
             bad(f"--{name.replace('_', '-')} must be >= 0 (got {getattr(cfg, name)})")
     if not 0 <= cfg.style_mixing <= 1:

@@ -31,7 +31,7 @@ from styleforge.metrics.compute import append_metric_result, compute_metric
 from styleforge.registry import AUGMENTATIONS, DISCRIMINATORS, GENERATORS, LOSSES, METRICS
 from styleforge.training import checkpoint as ckpt_io
 from styleforge.training import distributed as dist_utils
-from styleforge.training.config import TrainConfig, resolve
+from styleforge.training.config import TrainConfig, loss_options, resolve
 from styleforge.training.data_stream import ChunkSampler
 from styleforge.training.phases import Phase, make_optimizer, make_phases
 from styleforge.training.report import RunWriter, TickStats
@@ -64,6 +64,8 @@ def network_kwargs(cfg: TrainConfig, resolution: int, channels: int, c_dim: int)
         num_fp16_res=cfg.fp16_res or 0, conv_clamp=cfg.conv_clamp,
         epilogue_kwargs=dict(mbstd_group_size=cfg.mbstd_group),
     )
+    if cfg.sel:
+        g_kwargs["synthesis_kwargs"]["use_sel"] = True
     # A network whose constructor differs from StyleGAN2's says itself which config fields it takes.
     g_class, d_class = GENERATORS.get(cfg.g), DISCRIMINATORS.get(cfg.d)
     if hasattr(g_class, "kwargs_from_config"):
@@ -164,7 +166,7 @@ class Trainer:
         self.loss = LOSSES.create(
             cfg.loss, G=self.G, D=self.D, augment=self.augment, r1_gamma=cfg.gamma, style_mixing=cfg.style_mixing,
             pl_weight=cfg.pl_weight, pl_batch_shrink=cfg.pl_batch_shrink, pl_decay=cfg.pl_decay,
-            **({"compile": True} if cfg.compile else {}), **cfg.loss_kwargs,
+            **({"compile": True} if cfg.compile else {}), **loss_options(cfg),
         )
         self.opt_G = make_optimizer(self.G, cfg.glr, cfg.betas, cfg.eps, cfg.pl_interval)
         self.opt_D = make_optimizer(self.D, cfg.dlr, cfg.betas, cfg.eps, cfg.r1_interval)
@@ -339,7 +341,10 @@ class Trainer:
     @torch.no_grad()
     def _save_grid(self) -> None:
         self.G_ema.eval()
-        fakes = [self.G_ema(z, c, noise_mode="const") for z, c in zip(self.grid_z.split(16), self.grid_c.split(16))]
+        # Seeded, so that networks that draw random inputs (e.g. EqGAN-SA heatmaps) show the same ones each time.
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(self.cfg.seed)
+            fakes = [self.G_ema(z, c, noise_mode="const") for z, c in zip(self.grid_z.split(16), self.grid_c.split(16))]
         save_grid(torch.cat(fakes), self.run_dir / f"fakes{self.cur_nimg // 1000:06d}.png", self.grid_cols)
 
     def _setup_grid(self) -> None:
