@@ -1,14 +1,14 @@
 """Training speed (sec/kimg) of StyleGAN v1, ProGAN and MSG-StyleGAN next to StyleGAN2, and optionally a longer
 run of each on the digits with its sample grid.
 
-Every configuration uses the `cpu` preset's sizes (channel_base 2048, channel_max 128, z/w 128, mapping 2,
-batch 32) at 32 px on the built-in digits, with its method's official recipe (docs/family.md). Speed is
+Every configuration uses the `cpu` preset's sizes and batch at 32 px on the built-in digits, with its method's
+official recipe (docs/family.md). Speed is
 timed through the real loop (Trainer.run, schedule included) over `--steps` steps after `--warmup`; with
 `--rounds` > 1 the configurations alternate and the best round counts (other processes share the CPUs).
 
     python benchmarks/bench_family.py --steps 16 --warmup 4 --rounds 2
-    python benchmarks/bench_family.py --steps 0 --minutes 10 --long-res 16 --long-cbase 1024 --long-cmax 64 \\
-        --grow-kimg 1 --out family-runs   # sample grids (one column per digit) of a longer run of each
+    python benchmarks/bench_family.py --steps 0 --minutes 30 --long-kimg 15 --long-res 16 --grow-kimg 1 \\
+        --out family-runs   # sample grids (a column per digit) of longer runs
 """
 
 from __future__ import annotations
@@ -46,23 +46,26 @@ def sec_per_kimg(options: dict, warmup: int, steps: int) -> float:
     def on_step(step: int, losses: dict) -> None:
         times.append((time.perf_counter(), trainer.cur_nimg))
 
-    trainer = Trainer({**options, "kimg": (warmup + steps) * 32 / 1000, "snap": 10_000, "tick_kimg": 10_000},
-                      step_callback=on_step, quiet=True)
+    kimg = (warmup + steps) * options["batch"] / 1000
+    trainer = Trainer({**options, "kimg": kimg, "snap": 10_000, "tick_kimg": 10_000}, step_callback=on_step,
+                      quiet=True)
     trainer.run()
     (t0, n0), (t1, n1) = times[warmup - 1], times[-1]
     return (t1 - t0) / ((n1 - n0) / 1000)
 
 
-def long_run(name: str, options: dict, minutes: float, out: Path) -> str:
-    trainer = Trainer({**options, "time_budget": minutes * 60, "kimg": 100_000, "tick_kimg": 1, "snap": 5},
+def long_run(name: str, options: dict, minutes: float, kimg: float, out: Path) -> str:
+    trainer = Trainer({**options, "time_budget": minutes * 60, "kimg": kimg, "tick_kimg": 1, "snap": 5},
                       quiet=True)
+    start = time.time()
     run_dir = trainer.run()
     grid = sorted(run_dir.glob("fakes*.png"))[-1]
     target = out / f"{name.split(' ')[0]}.png"
     shutil.copy(grid, target)
     last = read_stats(run_dir / "stats.jsonl")[-1]
     lod = last.get("Progress/lod", {}).get("mean")
-    return (f"{name:34s} {trainer.cur_nimg / 1000:6.1f} kimg, G {last['Loss/G/loss']['mean']:.3f} "
+    return (f"{name:28s} {trainer.cur_nimg / 1000:5.1f} kimg in {(time.time() - start) / 60:4.1f} min, "
+            f"G {last['Loss/G/loss']['mean']:.3f} "
             f"D {last['Loss/D/loss']['mean']:.3f}" + (f", lod {lod:.2f}" if lod is not None else "") + f" -> {target}")
 
 
@@ -73,18 +76,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--only", default=None, help="run only configs whose name contains this text")
     parser.add_argument("--minutes", type=float, default=0, help="then train each method this long (0: skip)")
+    parser.add_argument("--long-kimg", type=float, default=100_000, help="or this many kimg, whichever comes first")
     parser.add_argument("--grow-kimg", type=float, default=3, help="stable and fade kimg per phase, longer runs")
     parser.add_argument("--long-res", type=int, default=32, help="resolution of the longer runs")
-    parser.add_argument("--long-cbase", type=int, default=2048, help="channel_base of the longer runs")
-    parser.add_argument("--long-cmax", type=int, default=128, help="channel_max of the longer runs")
     parser.add_argument("--out", default="family-runs", help="folder for the longer runs' sample grids")
     args = parser.parse_args()
     names = [n for n in CONFIGS if not args.only or args.only in n]
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "digits32.zip"
         build_dataset("builtin:digits", data, resolution=32)
-        base = dict(cfg="cpu", data=str(data), outdir=tmp, workers=0)
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cpu; 32 px, batch 32")
+        base = dict(cfg="cpu", batch=32, data=str(data), outdir=tmp, workers=0)
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cpu; 32 px, cpu preset, batch 32")
         best: dict[str, float] = {}
         if args.steps > 0:
             for _ in range(args.rounds):
@@ -101,13 +103,14 @@ def main() -> None:
             data = Path(tmp) / f"digits{args.long_res}.zip"
             if not data.exists():
                 build_dataset("builtin:digits", data, resolution=args.long_res)
-            base.update(data=str(data), cbase=args.long_cbase, cmax=args.long_cmax)
+            base["data"] = str(data)
             grow = dict(grow=True, grow_stable_kimg=args.grow_kimg, grow_fade_kimg=args.grow_kimg)
-            runs = {"stylegan2": {}, "stylegan1 (grown 4->32)": {**SG1, **grow},
-                    "progan (grown 4->32)": {**PROGAN, **grow}, "msg-stylegan2": CONFIGS["msg-stylegan2"]}
+            runs = {"stylegan2": {}, "stylegan1 (grown from 4 px)": {**SG1, **grow},
+                    "progan (grown from 4 px)": {**PROGAN, **grow}, "msg-stylegan2": CONFIGS["msg-stylegan2"]}
             for name, options in runs.items():
                 if not args.only or args.only in name:
-                    print(long_run(name, {**base, "cond": True, **options}, args.minutes, out), flush=True)
+                    line = long_run(name, {**base, "cond": True, **options}, args.minutes, args.long_kimg, out)
+                    print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -111,6 +111,10 @@ def test_generator_fade_in_blends_new_and_upscaled_old_output(name):
     for frac in (0.25, 0.5, 0.75):
         torch.testing.assert_close(at(1 + frac), torch.lerp(new, old, frac))
     assert (at(0.0) - at(1.0)).abs().max() > 1e-3  # the 16x16 level shows at lod 0
+    mid = at(1.5)
+    with torch.no_grad():
+        G.synthesis.b4.torgb.weight.mul_(2)  # the old level's ToRGB: unused at alpha = 1, used in the fade
+    assert torch.equal(at(1.0), new) and not torch.allclose(at(1.5), mid)
 
 
 @pytest.mark.parametrize("name", ["progan", "stylegan1"])
