@@ -5,11 +5,10 @@ described in shared/conformance/README.md.
 """
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 import torch
+from conformance_data import SKIP_REASON, conformance_dir
 
 from styleforge.errors import UserError
 from styleforge.networks.official import (
@@ -22,19 +21,8 @@ from styleforge.networks.official import (
 TOL = 1e-4
 
 
-def conformance_dir() -> Path | None:
-    """shared/conformance beside the clone (CI), else $STYLEFORGE_CONFORMANCE, else /work/shared/conformance."""
-    candidates = [Path(__file__).resolve().parents[2] / "shared" / "conformance"]
-    if os.environ.get("STYLEFORGE_CONFORMANCE"):
-        candidates.append(Path(os.environ["STYLEFORGE_CONFORMANCE"]))
-    candidates.append(Path("/work/shared/conformance"))
-    return next((p for p in candidates if (p / "kwargs.json").is_file()), None)
-
-
 DATA = conformance_dir()
-pytestmark = pytest.mark.skipif(
-    DATA is None, reason="conformance data not found (shared/conformance beside the clone, $STYLEFORGE_CONFORMANCE)"
-)
+pytestmark = pytest.mark.skipif(DATA is None, reason=SKIP_REASON)
 
 
 def load(name: str) -> dict:

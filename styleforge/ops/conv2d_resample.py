@@ -70,7 +70,6 @@ def _add_bias(x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     return x if bias is None else x + bias.reshape(1, -1, 1, 1)
 
 
-
 def _prefers_polyphase(x: torch.Tensor) -> bool:
     """CPUs run bfloat16/float16 convolutions on matrix units (AMX) that their transposed convolutions do
     not use: there a regular convolution with 16/9 of the multiply-adds is several times faster."""
