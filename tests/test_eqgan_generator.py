@@ -136,7 +136,7 @@ def test_a_hand_made_spec_renders_its_levels():
 
 
 def test_official_eqgan_names_and_arguments_map_to_ours():
-    import re
+    from tools_networks import eqgan_official_state
 
     from styleforge.networks.official import network_from_official, official_kwargs_to_ours, official_name_to_ours
 
@@ -147,16 +147,7 @@ def test_official_eqgan_names_and_arguments_map_to_ours():
     official_kwargs = dict(ours.init_kwargs, use_sel=True, config_kwargs={},
                            synthesis_kwargs={"channel_base": 128, "channel_max": 8, "architecture": "skip"})
     assert official_kwargs_to_ours(official_kwargs, "G") == ours.init_kwargs
-    to_official = [(r"heatmap_encoder\.levels\.0\.conv(\d)", r"hm_conv\1_b8"),
-                   (r"heatmap_encoder\.levels\.1\.conv(\d)", r"hm_conv\1_b16"),
-                   (r"heatmap_encoder\.levels\.2\.conv(\d)", r"hm_conv\1_b32"),
-                   (r"sel\.shared\.", "sel.shared.0."), (r"sel\.gamma\.", "sel.sigma."), (r"sel\.beta\.", "sel.mu."),
-                   (r"sel\.out\.", "sel.output.1.")]
-    official_state = {}
-    for name, value in ours.state_dict().items():
-        for pattern, replacement in to_official:
-            name = re.sub(pattern, replacement, name)
-        official_state[name] = value
+    official_state = eqgan_official_state(ours)
     assert "synthesis.hm_conv0_b8.weight" in official_state and "synthesis.b8.conv1.sel.mu.bias" in official_state
     loaded = network_from_official(official_kwargs, official_state, "G")
     z, spec = torch.randn(2, 8), sample_heatmap_spec(2)

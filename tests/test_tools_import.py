@@ -5,7 +5,6 @@ parameter names are the official ones. No official source is involved."""
 
 import builtins
 import collections
-import copy
 import io
 import os
 import pickle
@@ -158,13 +157,44 @@ def test_a_payload_inside_tensor_bytes_is_refused(tmp_path, official_globals):
     assert not sentinel.exists()
 
 
-def test_eqgan_sa_networks_are_recognized_and_refused(tmp_path, official_globals):
-    G = tiny_generator()
-    eqgan = copy.deepcopy(G)
-    eqgan.init_kwargs = {**G.init_kwargs, "synthesis_kwargs": {**G.init_kwargs["synthesis_kwargs"], "use_sel": True}}
-    path = official_pickle(tmp_path / "cat.pkl", official_globals, tmp_path / "code-ran", G_ema=eqgan)
-    with pytest.raises(UserError, match="EqGAN-SA.*not supported yet"):
-        import_official_pickle(path, tmp_path / "out.safetensors")
+class Generator(torch.nn.Module):
+    """A bare module tree under the official class name (what EqGAN-SA's pickles hold)."""
+
+
+def official_module_tree(state: dict, init_kwargs: dict) -> torch.nn.Module:
+    """Modules nested along the official parameter names, holding the tensors as buffers."""
+    root = Generator()
+    root.init_kwargs = init_kwargs
+    for name, value in state.items():
+        *path, leaf = name.split(".")
+        module = root
+        for part in path:
+            if part not in module._modules:
+                module.add_module(part, torch.nn.Module())
+            module = module._modules[part]
+        module.register_buffer(leaf, value.clone())
+    return root
+
+
+def test_eqgan_sa_cat_model_format_imports(tmp_path, official_globals):
+    from studio_networks import tiny_sel_generator
+    from tools_networks import eqgan_official_state
+
+    from styleforge.networks.heatmaps import sample_heatmap_spec
+
+    ours = tiny_sel_generator()
+    synthesis_kwargs = {k: v for k, v in ours.init_kwargs["synthesis_kwargs"].items() if k != "use_sel"}
+    kwargs = dict(ours.init_kwargs, use_sel=True, config_kwargs={}, synthesis_kwargs=synthesis_kwargs)
+    tree = official_module_tree(eqgan_official_state(ours), kwargs)
+    assert any(name.startswith("synthesis.hm_conv0_b8") for name, _ in tree.named_buffers())
+    sentinel = tmp_path / "code-ran"
+    path = official_pickle(tmp_path / "cat.pkl", official_globals, sentinel, G_ema=tree)
+    out = tmp_path / "cat.safetensors"
+    assert main(["import", "--pkl", str(path), "--out", str(out)]) == 0
+    assert not sentinel.exists()
+    G = styleforge.load(out)
+    z, spec = torch.randn(2, G.z_dim), sample_heatmap_spec(2)
+    assert torch.equal(G(z, None, noise_mode="const", centres=spec), ours(z, None, noise_mode="const", centres=spec))
 
 
 def test_not_a_pickle_is_a_user_error(tmp_path):

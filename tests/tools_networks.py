@@ -19,3 +19,25 @@ def tiny_generator(c_dim: int = 0, seed: int = 0, noise_strength: float = 0.3) -
             if name.endswith("noise_strength"):
                 param.fill_(noise_strength)  # the official initial value is 0, which hides the noise
     return G.eval().requires_grad_(False)
+
+
+# Our EqGAN-SA parameter names -> the official genforce/eqgan-sa ones (inverse of networks/official.py's renames).
+EQGAN_TO_OFFICIAL = [
+    (r"heatmap_encoder\.levels\.0\.conv(\d)", r"hm_conv\1_b8"),
+    (r"heatmap_encoder\.levels\.1\.conv(\d)", r"hm_conv\1_b16"),
+    (r"heatmap_encoder\.levels\.2\.conv(\d)", r"hm_conv\1_b32"),
+    (r"sel\.shared\.", "sel.shared.0."), (r"sel\.gamma\.", "sel.sigma."), (r"sel\.beta\.", "sel.mu."),
+    (r"sel\.out\.", "sel.output.1."),
+]
+
+
+def eqgan_official_state(G: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """An EqGAN-SA G's state dict under the official parameter names."""
+    import re
+
+    state = {}
+    for name, value in G.state_dict().items():
+        for pattern, replacement in EQGAN_TO_OFFICIAL:
+            name = re.sub(pattern, replacement, name)
+        state[name] = value
+    return state

@@ -6,8 +6,9 @@ weights (`networks.official`: our module tree mirrors the official one), and wri
 safetensors file that `styleforge.load` reads (G_ema by default).
 
 Supported: stylegan2-ada-pytorch snapshots (`network-snapshot-*.pkl` and the published models) and the
-StyleGAN2 networks of the stylegan3 repository (same pickle format). EqGAN-SA's networks (StyleGAN2-ADA
-plus spatial-encoding layers) and StyleGAN3's alias-free networks are recognized and refused.
+StyleGAN2 networks of the stylegan3 repository (same pickle format), and EqGAN-SA's (StyleGAN2-ADA plus
+heatmap encoders and spatial-encoding layers, e.g. its LSUN Cat model). StyleGAN3's alias-free networks
+are recognized and refused.
 """
 
 from __future__ import annotations
@@ -31,10 +32,6 @@ NETWORK_KEYS = {"G": "G", "D": "D", "G_ema": "G"}
 def check_supported(net: OfficialModule, key: str) -> None:
     """UserError for networks of the family that are not StyleGAN2 (yet)."""
     modules = net.modules()
-    heatmap_layers = any(name.rpartition(".")[2].startswith("hm_conv") for name in modules)
-    if heatmap_layers or any(_has_key(m.init_kwargs, "use_sel") for m in modules.values()):
-        raise UserError(f"'{key}' is an EqGAN-SA network (spatial-encoding layers); importing EqGAN-SA is not "
-                        "supported yet (it comes with StyleForge's EqGAN-SA support)")
     if "synthesis.input" in modules or net.class_name == "SynthesisInput":
         raise UserError(f"'{key}' is a StyleGAN3 (alias-free) network; only StyleGAN2 networks can be imported")
     expected = "Generator" if NETWORK_KEYS[key] == "G" else "Discriminator"
@@ -82,11 +79,6 @@ def import_official_pickle(pkl_path: str | os.PathLike, out_path: str | os.PathL
     skipped = sorted(str(k) for k, v in data.items()
                      if k not in networks and k != "training_set_kwargs" and v is not None)
     return ImportResult(path=out_path, networks=counts, skipped=skipped)
-
-
-def _has_key(value: Any, key: str) -> bool:
-    """Whether `key` is a key of the (nested) dict `value`."""
-    return isinstance(value, dict) and (key in value or any(_has_key(v, key) for v in value.values()))
 
 
 def _plain(value: Any) -> Any:
