@@ -114,8 +114,12 @@ def rates(step, images: int, seconds: float, device: torch.device, warmup: int) 
 
 
 def flops_per_image(step, images: int) -> float:
-    with FlopCounterMode(display=False) as counter:
-        step()
+    try:
+        with FlopCounterMode(display=False) as counter:
+            step()
+    except AssertionError as e:  # FlopCounterMode's module hooks reject some custom autograd graphs
+        print(f"(FLOP count unavailable: {e})")
+        return float("nan")
     return counter.get_total_flops() / images
 
 
