@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from styleforge.errors import UserError
 from styleforge.losses.stylegan2 import PHASES, StyleGAN2Loss
 from styleforge.networks.msg import image_pyramid
+from styleforge.ops.conv import no_weight_gradients
 from styleforge.registry import LOSSES
 
 
@@ -81,7 +82,8 @@ class MSGLoss(StyleGAN2Loss):
                 stats.update({"Loss/scores/fake": gen_logits.detach(), "Loss/scores/real": real_logits.detach(),
                               "Loss/signs/real": real_logits.detach().sign(), "Loss/D/loss": loss.detach()})
             if do_Dr1:
-                grads = torch.autograd.grad(outputs=[real_logits.sum()], inputs=reals, create_graph=True)
+                with no_weight_gradients():  # only the images' gradients are asked for
+                    grads = torch.autograd.grad(outputs=[real_logits.sum()], inputs=reals, create_graph=True)
                 r1_penalty = torch.stack([g.square().sum(dim=[1, 2, 3]) for g in grads]).mean(dim=0)[:, None]
                 stats["Loss/r1_penalty"] = r1_penalty.detach()
                 loss = loss + r1_penalty * (self.r1_gamma / 2)

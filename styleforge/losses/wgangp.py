@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from styleforge.losses.stylegan2 import PHASES, StyleGAN2Loss
+from styleforge.ops.conv import no_weight_gradients
 from styleforge.registry import LOSSES
 
 
@@ -61,7 +62,8 @@ class WGANGPLoss(StyleGAN2Loss):
             u = torch.rand([real_img.shape[0], 1, 1, 1], device=real_img.device, dtype=real_img.dtype)
             mixed = torch.lerp(real_img.detach(), gen_img.to(real_img.dtype), u).requires_grad_(True)
             mixed_logits = self.run_D(mixed, real_c)
-            (grads,) = torch.autograd.grad(outputs=[mixed_logits.sum()], inputs=[mixed], create_graph=True)
+            with no_weight_gradients():  # only the images' gradients are asked for
+                (grads,) = torch.autograd.grad(outputs=[mixed_logits.sum()], inputs=[mixed], create_graph=True)
             norms = grads.square().sum(dim=[1, 2, 3]).sqrt()[:, None]  # [N, 1]
             penalty = (norms - self.gp_target).square()
             stats["Loss/gp_penalty"] = penalty.detach()
