@@ -57,3 +57,26 @@ def test_path_length_gradient():
     weight = G.synthesis.b8.conv0.weight.detach().clone().requires_grad_(True)
     assert torch.autograd.grad(path_length_penalty(ws, weight).sum(), weight)[0].abs().max() > 1e-6
     assert torch.autograd.gradcheck(path_length_penalty, (ws, weight), atol=1e-8)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_path_length_without_weight_gradients_matches_the_full_gradient(batch):
+    """The loss skips conv weight gradients in the inner path-length gradient; a training-mode G must then
+    give the same regularizer gradient as with them (a fused modulated conv, whose weights depend on
+    the styles, would lose the ws gradient through its weights)."""
+    torch.manual_seed(1)
+    G = StyleGAN2Generator(z_dim=4, w_dim=4, img_resolution=8, img_channels=1,
+                           mapping_kwargs=dict(num_layers=1), synthesis_kwargs=dict(**TINY)).double().train()
+    ws = torch.randn(batch, G.num_ws, 4, dtype=torch.float64, requires_grad=True)
+    pl_noise = torch.randn(batch, 1, 8, 8, dtype=torch.float64)
+
+    def penalty_gradients(skip_weight_gradients):
+        img = G.synthesis(ws, noise_mode="const")
+        with no_weight_gradients(skip_weight_gradients):
+            (grad,) = torch.autograd.grad((img * pl_noise).sum(), ws, create_graph=True)
+        return torch.autograd.grad(grad.square().sum(), [ws, *G.synthesis.parameters()], allow_unused=True)
+
+    for ours, full in zip(penalty_gradients(True), penalty_gradients(False), strict=True):
+        assert (ours is None) == (full is None)
+        if full is not None:
+            torch.testing.assert_close(ours, full)

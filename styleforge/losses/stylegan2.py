@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from styleforge.losses.alignment import AttentionAlignment
 from styleforge.losses.fsmr import fsmr_penalty
 from styleforge.networks.heatmaps import random_heatmaps
+from styleforge.ops.conv import no_weight_gradients
 from styleforge.registry import LOSSES
 
 PHASES = ("Gmain", "Greg", "Gboth", "Dmain", "Dreg", "Dboth")
@@ -136,9 +137,12 @@ class StyleGAN2Loss:
             gen_img, gen_ws = self.run_G(gen_z[:batch], gen_c[:batch])
             # Random image-space direction, scaled so the expected length does not depend on resolution.
             pl_noise = torch.randn_like(gen_img) / np.sqrt(gen_img.shape[2] * gen_img.shape[3])
-            (pl_grads,) = torch.autograd.grad(
-                outputs=[(gen_img * pl_noise).sum()], inputs=[gen_ws], create_graph=True, only_inputs=True
-            )
+            # Only ws's gradient is asked for; G trains with unfused modulation, so its conv weights are
+            # parameters and their gradients can be skipped.
+            with no_weight_gradients():
+                (pl_grads,) = torch.autograd.grad(
+                    outputs=[(gen_img * pl_noise).sum()], inputs=[gen_ws], create_graph=True, only_inputs=True
+                )
             pl_lengths = pl_grads.square().sum(2).mean(1).sqrt()  # [N]
             self._pl_lengths.append(pl_lengths.mean().detach())
             pl_mean = self.pl_mean.lerp(pl_lengths.mean().detach(), self.pl_decay)
@@ -170,9 +174,10 @@ class StyleGAN2Loss:
                 loss = loss + loss_Dreal
                 loss = loss + self._fsmr(real_aug, real_c, real_logits, "real", stats)
             if do_Dr1:
-                (r1_grads,) = torch.autograd.grad(
-                    outputs=[real_logits.sum()], inputs=[real], create_graph=True, only_inputs=True
-                )
+                with no_weight_gradients():  # only the images' gradients are asked for
+                    (r1_grads,) = torch.autograd.grad(
+                        outputs=[real_logits.sum()], inputs=[real], create_graph=True, only_inputs=True
+                    )
                 r1_penalty = r1_grads.square().sum([1, 2, 3])[:, None]  # [N, 1]
                 stats["Loss/r1_penalty"] = r1_penalty.detach()
                 loss = loss + r1_penalty * (self.r1_gamma / 2)

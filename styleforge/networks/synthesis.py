@@ -28,12 +28,17 @@ ARCHITECTURES = ("orig", "skip", "resnet")
 
 
 def default_fused_modconv(x: torch.Tensor, training: bool) -> bool:
-    """The official choice (fused in inference) except on CPUs, where the unfused path is ~3x faster
-    for batches > 1 (one big convolution instead of `batch` small grouped ones)."""
+    """The official choice (fused in inference only) except on CPUs, where the unfused path is ~3x faster
+    for batches > 1 (one big convolution instead of `batch` small grouped ones).
+
+    Never fused in training: the fused weights depend on the styles, so the path-length gradient needs
+    their weight gradients, which the losses skip (`ops.conv.no_weight_gradients`)."""
+    if training:
+        return False
     N = x.shape[0]
     if x.device.type == "cpu":
         return N == 1
-    return not training and (x.dtype == torch.float32 or N == 1)
+    return x.dtype == torch.float32 or N == 1
 
 
 class SynthesisLayer(nn.Module):
