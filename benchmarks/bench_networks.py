@@ -10,7 +10,8 @@
 Each cell reports the median and the best rate over timed blocks (the best is what a quiet machine
 gives; the median shows the noise), plus achieved GFLOP/s from the model FLOPs per image
 (torch.utils.flop_counter). The official numbers below were measured on the project's 2-core CPU
-with NVlabs/stylegan2-ada-pytorch (torch 2.13, fp32, batch 16, mapping 2, D 'orig', mbstd group 32).
+with NVlabs/stylegan2-ada-pytorch (torch 2.13, fp32, batch 16, mapping 2, D 'orig', mbstd group 32);
+`bench_vs_official.py` measures both codes side by side instead, given a checkout of the official code.
 """
 
 from __future__ import annotations
