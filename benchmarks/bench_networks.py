@@ -134,6 +134,35 @@ def matmul_peak(dtype: torch.dtype, device: torch.device) -> float:
     return best
 
 
+def bf16_gradient_agreement(G, D, batch: int, device: torch.device) -> str:
+    """How far bfloat16 autocast moves the gradients of a G main step and a D main + R1 step from fp32:
+    what decides whether the speed of bf16 can be kept for training."""
+    z = torch.randn(batch, G.z_dim, device=device)
+    c = torch.zeros(batch, 0, device=device)
+    reals = torch.rand(batch, G.img_channels, G.img_resolution, G.img_resolution, device=device) * 2 - 1
+
+    def gradients(bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss_G = F.softplus(-D(G(z, c, update_emas=False, noise_mode="const"), c)).mean()
+            x = reals.clone().requires_grad_(True)
+            logits = D(x, c)
+            with no_weight_gradients():
+                (r1_grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
+            loss_D = F.softplus(-logits).mean() + r1_grad.float().square().sum([1, 2, 3]).mean()
+        return flat_gradient(loss_G, G), flat_gradient(loss_D, D)
+
+    def flat_gradient(loss: torch.Tensor, net: torch.nn.Module) -> torch.Tensor:
+        grads = torch.autograd.grad(loss, list(net.parameters()), allow_unused=True)
+        return torch.cat([g.flatten() for g in grads if g is not None])
+
+    parts = []
+    for name, bf16, fp32 in zip(("G", "D+R1"), gradients(True), gradients(False), strict=True):
+        bf16, fp32 = bf16.double(), fp32.double()
+        error, cosine = float((bf16 - fp32).norm() / fp32.norm()), float(F.cosine_similarity(bf16, fp32, 0))
+        parts.append(f"{name} rel. error {error:.3f} (cosine {cosine:.4f})")
+    return "bf16 autocast gradients vs fp32: " + ", ".join(parts)
+
+
 def bf16_available(device: torch.device) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
@@ -193,6 +222,8 @@ def main() -> None:
             ratio = f"{med / official[0 if what == 'gen' else 1]:.1f}x" if comparable else ""
             print(f"{row}{med:>10.1f}{best:>8.1f}{flops[what] / 1e9:>10.2f}{flops[what] * med / 1e9:>9.0f}{ratio:>12}",
                   flush=True)
+        if "bf16" in precisions and "train" in args.what:
+            print(f"{res:>4} {bf16_gradient_agreement(G, D, args.batch, device)}")
 
 
 def make_step(what: str, mode: str, prec: str, G, D, G_ema, batch: int):

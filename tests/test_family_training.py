@@ -134,3 +134,13 @@ def test_fade_state_reaches_g_ema_and_sample_grids(digits, tmp_path):
     set_lod(trainer.G_ema, 2.0)
     img = trainer.G_ema(torch.randn(2, 16), None)
     assert torch.equal(img[:, :, ::4, ::4].repeat_interleave(4, 2).repeat_interleave(4, 3), img)  # 4x4, enlarged
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_every_recipe_trains_under_bf16_autocast(digits, tmp_path, name):
+    """Their penalties (R1 over scales, gradient penalty) are summed in float32 under autocast."""
+    _, _, record = train({**TINY, **RECIPES[name], "data": digits[16], "outdir": str(tmp_path), "kimg": 0.016,
+                          "precision": "bf16"})
+    for losses, _, _ in record.values():
+        assert {"Loss/G/loss", "Loss/D/loss"} < set(losses)
+        assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())

@@ -234,3 +234,25 @@ def test_cli_reports_bad_options_without_a_traceback(digits, capsys):
     assert "error: --batch-gpu 8 must divide the per-process batch 30" in err and "Traceback" not in err
     assert main(["train", "--data", "/nonexistent/data.zip", "--dry-run"]) == 2
     assert "/nonexistent/data.zip" in capsys.readouterr().err
+
+
+def test_progress_bar_counts_seconds_of_a_time_budget(digits, tmp_path, capfd):
+    """With a time budget the bar's total is the budget in seconds, not the (never reached) kimg in images."""
+    Trainer({**TINY, "data": digits, "outdir": str(tmp_path / "t"), "kimg": 2 * STEP_KIMG, "time_budget": 777},
+            quiet=False).run()
+    assert "/777 [" in capfd.readouterr().err
+    Trainer({**TINY, "data": digits, "outdir": str(tmp_path / "k"), "kimg": 2 * STEP_KIMG}, quiet=False).run()
+    assert "16.0/16.0 [" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_precision_bf16_autocasts_the_training_step(digits, tmp_path, precision):
+    """bf16 autocast reaches G and D, through R1, path length and ADA's resampling (in float32)."""
+    trainer = Trainer({**TINY, "data": digits, "outdir": str(tmp_path), "kimg": 2 * STEP_KIMG, "precision": precision,
+                       "aug": "ada", "aug_p": 0.5}, quiet=True)
+    dtypes = set()
+    for net in (trainer.G.synthesis, trainer.D):
+        net.b16.conv1.register_forward_hook(lambda module, inputs, output: dtypes.add(output.dtype))
+    trainer.run()
+    assert dtypes == {torch.bfloat16 if precision == "bf16" else torch.float32}
+    assert all(torch.isfinite(p).all() for p in trainer.G.parameters())

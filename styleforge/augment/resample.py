@@ -82,6 +82,9 @@ def grid_sample(images: Tensor, grid: Tensor) -> Tensor:
     """F.grid_sample(bilinear, zeros, align_corners=False) whose double backward w.r.t. `images` is supported
     (R1 through augmentations); older torch releases lack that derivative. A grid that needs gradients
     falls back to torch's own op."""
+    if torch.is_autocast_enabled(images.device.type):  # sample in float32, as autocast does for grid_sample
+        with torch.autocast(images.device.type, enabled=False):
+            return grid_sample(images.float(), grid.float())
     if grid.requires_grad:
         return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return _GridSample.apply(images, grid)

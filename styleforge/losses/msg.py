@@ -84,7 +84,7 @@ class MSGLoss(StyleGAN2Loss):
             if do_Dr1:
                 with no_weight_gradients():  # only the images' gradients are asked for
                     grads = torch.autograd.grad(outputs=[real_logits.sum()], inputs=reals, create_graph=True)
-                r1_penalty = torch.stack([g.square().sum(dim=[1, 2, 3]) for g in grads]).mean(dim=0)[:, None]
+                r1_penalty = torch.stack([g.float().square().sum(dim=[1, 2, 3]) for g in grads]).mean(dim=0)[:, None]
                 stats["Loss/r1_penalty"] = r1_penalty.detach()
                 loss = loss + r1_penalty * (self.r1_gamma / 2)
             (real_logits * 0 + loss).mean().mul(gain).backward()

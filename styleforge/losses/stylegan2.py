@@ -143,7 +143,7 @@ class StyleGAN2Loss:
                 (pl_grads,) = torch.autograd.grad(
                     outputs=[(gen_img * pl_noise).sum()], inputs=[gen_ws], create_graph=True, only_inputs=True
                 )
-            pl_lengths = pl_grads.square().sum(2).mean(1).sqrt()  # [N]
+            pl_lengths = pl_grads.float().square().sum(2).mean(1).sqrt()  # [N]; float32 under bf16 autocast too
             self._pl_lengths.append(pl_lengths.mean().detach())
             pl_mean = self.pl_mean.lerp(pl_lengths.mean().detach(), self.pl_decay)
             pl_penalty = (pl_lengths - pl_mean).square()
@@ -178,7 +178,7 @@ class StyleGAN2Loss:
                     (r1_grads,) = torch.autograd.grad(
                         outputs=[real_logits.sum()], inputs=[real], create_graph=True, only_inputs=True
                     )
-                r1_penalty = r1_grads.square().sum([1, 2, 3])[:, None]  # [N, 1]
+                r1_penalty = r1_grads.float().square().sum([1, 2, 3])[:, None]  # [N, 1]
                 stats["Loss/r1_penalty"] = r1_penalty.detach()
                 loss = loss + r1_penalty * (self.r1_gamma / 2)
             (real_logits * 0 + loss).mean().mul(gain).backward()

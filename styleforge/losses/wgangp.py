@@ -64,7 +64,7 @@ class WGANGPLoss(StyleGAN2Loss):
             mixed_logits = self.run_D(mixed, real_c)
             with no_weight_gradients():  # only the images' gradients are asked for
                 (grads,) = torch.autograd.grad(outputs=[mixed_logits.sum()], inputs=[mixed], create_graph=True)
-            norms = grads.square().sum(dim=[1, 2, 3]).sqrt()[:, None]  # [N, 1]
+            norms = grads.float().square().sum(dim=[1, 2, 3]).sqrt()[:, None]  # [N, 1]
             penalty = (norms - self.gp_target).square()
             stats["Loss/gp_penalty"] = penalty.detach()
             loss_gp = penalty * (self.gp_lambda / self.gp_target**2)

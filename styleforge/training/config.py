@@ -82,7 +82,7 @@ class TrainConfig:
     ada_interval: int = 4
     aug_kwargs: dict[str, Any] = field(default_factory=dict)  # extra augmentation kwargs (JSON)
     # --- performance --------------------------------------------------------------------------------
-    precision: str = "fp32"  # fp32, bf16, fp16 (reduced precision is used on CUDA only)
+    precision: str = "fp32"  # fp32, or bf16: bfloat16 autocast of the training step (CUDA or CPU)
     compile: bool = False  # torch.compile the networks
     workers: int = 1  # data loader worker processes
     # --- reporting and checkpoints ------------------------------------------------------------------
@@ -184,8 +184,11 @@ def validate(cfg: TrainConfig, resolution: int, world_size: int) -> None:
         bad(f"--batch-gpu {cfg.batch_gpu} must divide the per-process batch {cfg.batch // world_size}")
     if cfg.mbstd_group and cfg.batch_gpu % cfg.mbstd_group and cfg.mbstd_group < cfg.batch_gpu:
         bad(f"--mbstd-group {cfg.mbstd_group} must divide --batch-gpu {cfg.batch_gpu}")
-    if cfg.precision not in ("fp32", "bf16", "fp16"):
-        bad(f"--precision must be fp32, bf16 or fp16 (got {cfg.precision!r})")
+    if cfg.precision == "fp16":
+        bad("--precision fp16 does not exist: float16 runs per block, as in the official code (--fp16-res N, "
+            "CUDA only); or use --precision bf16")
+    if cfg.precision not in ("fp32", "bf16"):
+        bad(f"--precision must be fp32 or bf16 (got {cfg.precision!r})")
     if cfg.aug_p is not None and cfg.aug != "ada":
         bad(f"--aug-p fixes the probability of ADA; it has no effect with --aug {cfg.aug}")
     if cfg.aug_p is not None and not 0 <= cfg.aug_p <= 1:

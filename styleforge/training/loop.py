@@ -258,8 +258,7 @@ class Trainer:
         cfg = self.cfg
         reals = [(self.schedule.process_reals(img), c) for img, c in reals]
         step_losses: dict[str, torch.Tensor] = {}
-        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16,
-                                  enabled=cfg.precision == "bf16" and self.device.type == "cuda")
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
         for phase_idx, phase in enumerate(self.phases):
             if self.batch_idx % phase.interval:
                 continue
@@ -411,9 +410,11 @@ class Trainer:
             self._save_grid()
         stats = TickStats()
         batches = None
-        total = int(cfg.kimg * 1000)
-        bar = tqdm(total=total, initial=min(self.cur_nimg, total), unit="img", unit_scale=True, dynamic_ncols=True,
-                   disable=not self.env.is_main or self.quiet, desc="train")
+        # With a time budget (the demo's case) the bar counts seconds: its images total would show a false ETA.
+        by_time = cfg.time_budget is not None
+        total = int(cfg.time_budget) if by_time else int(cfg.kimg * 1000)
+        bar = tqdm(total=total, initial=0 if by_time else min(self.cur_nimg, total), unit="s" if by_time else "img",
+                   unit_scale=not by_time, dynamic_ncols=True, disable=not self.env.is_main or self.quiet, desc="train")
         tick_start, tick_start_nimg = time.time(), self.cur_nimg
         try:
             while True:
@@ -423,7 +424,7 @@ class Trainer:
                 losses = self.train_step(reals, stats)
                 if self.step_callback is not None:
                     self.step_callback(self.batch_idx - 1, losses)
-                bar.update(self.batch)
+                bar.update(min(int(time.time() - self.start_time), total) - bar.n if by_time else self.batch)
                 done = self._done()
                 if not done and self.cur_nimg < tick_start_nimg + cfg.tick_kimg * 1000:
                     continue
