@@ -240,7 +240,7 @@ def test_progress_bar_counts_seconds_of_a_time_budget(digits, tmp_path, capfd):
     """With a time budget the bar's total is the budget in seconds, not the (never reached) kimg in images."""
     Trainer({**TINY, "data": digits, "outdir": str(tmp_path / "t"), "kimg": 2 * STEP_KIMG, "time_budget": 777},
             quiet=False).run()
-    assert "/777 [" in capfd.readouterr().err
+    assert "/777 s [" in capfd.readouterr().err
     Trainer({**TINY, "data": digits, "outdir": str(tmp_path / "k"), "kimg": 2 * STEP_KIMG}, quiet=False).run()
     assert "16.0/16.0 [" in capfd.readouterr().err
 

@@ -413,8 +413,10 @@ class Trainer:
         # With a time budget (the demo's case) the bar counts seconds: its images total would show a false ETA.
         by_time = cfg.time_budget is not None
         total = int(cfg.time_budget) if by_time else int(cfg.kimg * 1000)
-        bar = tqdm(total=total, initial=0 if by_time else min(self.cur_nimg, total), unit="s" if by_time else "img",
-                   unit_scale=not by_time, dynamic_ncols=True, disable=not self.env.is_main or self.quiet, desc="train")
+        seconds_format = "{l_bar}{bar}| {n_fmt}/{total_fmt} s [{elapsed}<{remaining}{postfix}]"
+        bar = tqdm(total=total, initial=0 if by_time else min(self.cur_nimg, total), unit="img", unit_scale=not by_time,
+                   bar_format=seconds_format if by_time else None, dynamic_ncols=True,
+                   disable=not self.env.is_main or self.quiet, desc="train")
         tick_start, tick_start_nimg = time.time(), self.cur_nimg
         try:
             while True:
