@@ -1,4 +1,5 @@
 import argparse
+import dataclasses
 import json
 
 import pytest
@@ -80,3 +81,14 @@ def test_unknown_cli_option_is_an_error(capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["--data", "x", "--gama", "1"])
     assert "unrecognized arguments: --gama" in capsys.readouterr().err
+
+
+def test_every_option_has_help_from_its_config_comment():
+    parser = argparse.ArgumentParser()
+    train_cmd.add_arguments(parser)
+    helps = {a.dest: a.help for a in parser._actions if a.dest in {f.name for f in dataclasses.fields(TrainConfig)}}
+    assert len(helps) == len(dataclasses.fields(TrainConfig))
+    undocumented = [name for name, text in helps.items() if text.startswith(" (default")]
+    assert not undocumented, f"fields without a comment in config.py: {undocumented}"
+    assert helps["precision"].startswith("fp32, or bf16: bfloat16 autocast")
+    assert helps["precision"].endswith("(default: fp32)")

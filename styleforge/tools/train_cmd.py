@@ -11,29 +11,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
+import re
 from typing import Any
 
 from styleforge.errors import UserError
-from styleforge.training.config import PRESETS, TrainConfig
+from styleforge.training.config import TrainConfig
 
-# Short help for the most used options; every other field is documented by its comment in config.py.
-HELP = {
-    "data": "data set ZIP or folder written by `styleforge dataset`",
-    "cfg": f"preset: {', '.join(PRESETS)}",
-    "kimg": "training length in thousands of real images shown to D",
-    "batch": "global batch size (all processes)",
-    "batch_gpu": "images per forward pass (gradient accumulation)",
-    "gamma": "R1 regularisation weight",
-    "aug": "augmentation: none, ada, diffaug",
-    "resume": "checkpoint file, run directory or 'latest'",
-    "time_budget": "stop after this many seconds (a checkpoint is written)",
-    "metrics": "comma-separated metrics evaluated at each snapshot",
-    "fsmr_weight": "FSMR: weight of the feature-statistics mixing penalty on D (0: off; paper: 0.05)",
-    "fsmr_fakes": "FSMR: apply the penalty to fakes as well as reals",
-    "sel": "EqGAN-SA: spatial encoding layers in G, fed by random heatmaps",
-    "align_loss": "EqGAN-SA: align D's attention on fakes with G's heatmaps (G step; use with --sel)",
-}
+
+def field_help() -> dict[str, str]:
+    """Each config field's comment in config.py: options are documented in that one place."""
+    return dict(re.findall(r"^\s+(\w+): [^#\n]+#\s*(.+)$", inspect.getsource(TrainConfig), flags=re.MULTILINE))
 
 
 def _option_type(annotation: str) -> dict[str, Any]:
@@ -61,13 +50,14 @@ def _json_object(text: str) -> dict:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    comments = field_help()
     for f in dataclasses.fields(TrainConfig):
         settings = _option_type(f.type)  # annotations are strings (config.py uses postponed evaluation)
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        help_text = HELP.get(f.name, "")
+        help_text = comments.get(f.name, "")
+        shown = "" if default == "" else f" (default: {default if default is not None else 'from preset'})"
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=argparse.SUPPRESS,
-                            help=f"{help_text} (default: {default if default is not None else 'from preset'})",
-                            **settings)
+                            help=help_text + shown, **settings)
     parser.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
 
 

@@ -27,29 +27,29 @@ class TrainConfig:
     cfg: str = "auto"  # preset: auto, stylegan2, paper256, paper512, paper1024, cifar, cpu
     cond: bool = False  # train on the data set's labels
     mirror: bool = False  # x-flip: doubles the data set with mirrored images
-    seed: int = 0
+    seed: int = 0  # random seed of the networks' init, latents and data order
     kimg: float | None = None  # training length in thousands of real images shown to D
     time_budget: float | None = None  # stop (with a checkpoint) after this many seconds
     # --- batch and optimisation ---------------------------------------------------------------------
     batch: int | None = None  # global batch over all ranks
     batch_gpu: int | None = None  # images per forward pass (gradient accumulation when < batch / ranks)
-    glr: float | None = None
-    dlr: float | None = None
-    betas: tuple[float, float] = (0.0, 0.99)
-    eps: float = 1e-8
+    glr: float | None = None  # G learning rate (Adam)
+    dlr: float | None = None  # D learning rate (Adam)
+    betas: tuple[float, float] = (0.0, 0.99)  # Adam betas of G and D
+    eps: float = 1e-8  # Adam epsilon
     # --- networks -----------------------------------------------------------------------------------
     g: str = "stylegan2"  # generator registry name
     d: str = "stylegan2"  # discriminator registry name
-    g_arch: str = "skip"
+    g_arch: str = "skip"  # StyleGAN2 G architecture: orig, skip, resnet
     d_arch: str | None = None  # default resnet (orig for cifar)
-    z_dim: int | None = None
-    w_dim: int | None = None
-    map_layers: int | None = None
+    z_dim: int | None = None  # latent z size
+    w_dim: int | None = None  # intermediate latent w size
+    map_layers: int | None = None  # mapping network depth
     cbase: int | None = None  # channel_base; channels at res r = min(cbase / r, cmax)
-    cmax: int | None = None
-    mbstd_group: int | None = None
+    cmax: int | None = None  # channel_max: the most channels of any layer
+    mbstd_group: int | None = None  # minibatch-stddev group size of D
     fp16_res: int | None = None  # reduced precision on the top N resolutions (CUDA only)
-    conv_clamp: float | None = None
+    conv_clamp: float | None = None  # clamp of conv outputs (the official fp16 setting: 256)
     sel: bool = False  # EqGAN-SA: spatial encoding layers fed by random heatmaps in G
     g_kwargs: dict[str, Any] = field(default_factory=dict)  # extra generator kwargs (JSON)
     d_kwargs: dict[str, Any] = field(default_factory=dict)  # extra discriminator kwargs (JSON)
@@ -57,11 +57,11 @@ class TrainConfig:
     loss: str = "stylegan2"  # loss registry name
     gamma: float | None = None  # R1 weight
     r1_interval: int = 16  # lazy regularisation interval of R1 (0: every step, in D main)
-    pl_weight: float | None = None
-    pl_interval: int = 4
-    pl_decay: float = 0.01
-    pl_batch_shrink: int = 2
-    style_mixing: float | None = None
+    pl_weight: float | None = None  # path-length regularisation weight (0: off)
+    pl_interval: int = 4  # lazy regularisation interval of path length
+    pl_decay: float = 0.01  # decay of the path-length running mean
+    pl_batch_shrink: int = 2  # path length runs on batch / this many images
+    style_mixing: float | None = None  # probability of mixing two latents in a G step
     ema_kimg: float | None = None  # G EMA half-life in kimg
     ema_rampup: float | None = None  # EMA half-life ramp-up (fraction of cur_nimg), 0 or None: off
     fsmr_weight: float = 0.0  # FSMR: feature-statistics mixing penalty in D's loss (0: off; paper: 0.05)
@@ -70,16 +70,16 @@ class TrainConfig:
     loss_kwargs: dict[str, Any] = field(default_factory=dict)  # extra loss kwargs (JSON)
     # --- progressive growing (ProGAN, StyleGAN v1) ---------------------------------------------------
     grow: bool = False  # grow G and D from grow_init_res, fading in each doubling (--g/--d progan or stylegan1)
-    grow_init_res: int = 4
+    grow_init_res: int = 4  # resolution that progressive growing starts at
     grow_stable_kimg: float = 600  # kimg at each resolution before the next one fades in
     grow_fade_kimg: float = 600  # kimg of each fade-in
     grow_batch: dict[str, int] = field(default_factory=dict)  # global batch per resolution ({"4": 64}; else --batch)
     # --- augmentation -------------------------------------------------------------------------------
     aug: str = "none"  # augmentation registry name: none, ada, diffaug
     aug_p: float | None = None  # fixed p for ada (disables the adaptation)
-    ada_target: float = 0.6
-    ada_kimg: float = 500
-    ada_interval: int = 4
+    ada_target: float = 0.6  # ADA: target of E[sign(D(real))]
+    ada_kimg: float = 500  # ADA: kimg for p to move from 0 to 1 at full speed
+    ada_interval: int = 4  # ADA: adjust p every this many D steps
     aug_kwargs: dict[str, Any] = field(default_factory=dict)  # extra augmentation kwargs (JSON)
     # --- performance --------------------------------------------------------------------------------
     precision: str = "fp32"  # fp32, or bf16: bfloat16 autocast of the training step (CUDA or CPU)
