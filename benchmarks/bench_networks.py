@@ -69,12 +69,14 @@ class TrainStep:
         z = torch.randn(self.batch, G.z_dim, device=self.device)
         # G main: D frozen, gradients only for G.
         D.requires_grad_(False)
-        with self.autocast():
-            loss = F.softplus(-self.D_run(self.G_run(z, c, update_emas=False), c)).mean()
-        self.G_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.G_opt.step()
-        D.requires_grad_(True)
+        try:
+            with self.autocast():
+                loss = F.softplus(-self.D_run(self.G_run(z, c, update_emas=False), c)).mean()
+            self.G_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.G_opt.step()
+        finally:  # a failed cell must not leave D frozen for the next one
+            D.requires_grad_(True)
 
         # D main + R1 on the same forward pass of the reals.
         with self.autocast():
