@@ -82,14 +82,7 @@ class TrainStep:
         with self.autocast():
             with torch.no_grad():
                 fake = self.G_run(torch.randn_like(z), c, update_emas=True)
-            loss_fake = F.softplus(self.D_run(fake, c))
-            # A non-leaf input: FlopCounterMode's hooks refuse autograd.grad w.r.t. a leaf.
-            reals = self.reals.detach().requires_grad_(True).clone()
-            logits = D(reals, c)
-            with no_weight_gradients():  # only the input gradient is wanted here
-                (r1_grad,) = torch.autograd.grad(logits.sum(), reals, create_graph=True)
-            r1 = r1_grad.square().sum([1, 2, 3])
-            loss = loss_fake.mean() + (F.softplus(-logits) + r1 * (self.r1_gamma / 2)).mean()
+            loss = F.softplus(self.D_run(fake, c)).mean() + real_loss_with_r1(D, self.reals, c, self.r1_gamma)
         self.D_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.D_opt.step()
@@ -99,6 +92,16 @@ class TrainStep:
             torch._foreach_lerp_(ema, params, 1 - self.ema_beta)
             for b_ema, b in zip(self.G_ema.buffers(), G.buffers()):
                 b_ema.copy_(b)
+
+
+def real_loss_with_r1(D, reals: torch.Tensor, c: torch.Tensor, r1_gamma: float) -> torch.Tensor:
+    """D's main loss on the reals plus R1 from the same forward pass: mean softplus(-D(x)) + gamma/2 |dD/dx|^2."""
+    # A non-leaf input: FlopCounterMode's hooks refuse autograd.grad w.r.t. a leaf.
+    x = reals.detach().requires_grad_(True).clone()
+    logits = D(x, c)
+    with no_weight_gradients():  # only the input gradient is wanted here
+        (r1_grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
+    return F.softplus(-logits).mean() + r1_grad.float().square().sum([1, 2, 3]).mean() * (r1_gamma / 2)
 
 
 def rates(step, images: int, seconds: float, device: torch.device, warmup: int) -> tuple[float, float]:
@@ -146,11 +149,7 @@ def bf16_gradient_agreement(G, D, batch: int, device: torch.device) -> str:
     def gradients(bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             loss_G = F.softplus(-D(G(z, c, update_emas=False, noise_mode="const"), c)).mean()
-            x = reals.clone().requires_grad_(True)
-            logits = D(x, c)
-            with no_weight_gradients():
-                (r1_grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
-            loss_D = F.softplus(-logits).mean() + r1_grad.float().square().sum([1, 2, 3]).mean()
+            loss_D = real_loss_with_r1(D, reals, c, r1_gamma=2.0)
         return flat_gradient(loss_G, G), flat_gradient(loss_D, D)
 
     def flat_gradient(loss: torch.Tensor, net: torch.nn.Module) -> torch.Tensor:
