@@ -53,7 +53,7 @@ class PathLength(Regularizer):
         lengths = pl_grads.float().square().sum(2).mean(1).sqrt()  # [N]; float32 under bf16 autocast too
         self._lengths.append(lengths.mean().detach())
         self.pl_mean = self.pl_mean.to(lengths.device)
-        pl_mean = self.pl_mean.lerp(lengths.mean().detach(), self.decay)  # GOLDEN-TMP
+        pl_mean = self.pl_mean.lerp(lengths.mean(), self.decay)
         penalty = (lengths - pl_mean).square()
         stats["Loss/pl_penalty"] = penalty.detach()
         # Adding 0 * image keeps every synthesis parameter in the graph (identical gradients across ranks).

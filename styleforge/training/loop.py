@@ -178,14 +178,17 @@ class Trainer:
                     f"(kimg {self.cur_nimg / 1000:.3f}); stopping without writing a checkpoint"
                 )
 
+    def ema_beta(self) -> float:
+        """G_ema keeps this share of itself per step: a half-life of ema_kimg, ramped up over the first images."""
+        ema_nimg = self.cfg.ema_kimg * 1000
+        if self.cfg.ema_rampup:
+            ema_nimg = min(ema_nimg, self.cur_nimg * self.cfg.ema_rampup)
+        return 0.5 ** (self.batch / max(ema_nimg, 1e-8))
+
     @torch.no_grad()
     def update_ema(self) -> None:
-        """G_ema's parameters move towards G's with a half-life of ema_kimg (ramped up early); buffers are copied."""
-        cfg = self.cfg
-        ema_nimg = cfg.ema_kimg * 1000
-        if cfg.ema_rampup:
-            ema_nimg = min(ema_nimg, self.cur_nimg * cfg.ema_rampup)
-        beta = 0.5 ** (self.batch / max(ema_nimg, 1e-8))
+        """G_ema's parameters move towards G's; buffers are copied."""
+        beta = self.ema_beta()
         for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
             p_ema.copy_(p.lerp(p_ema, beta))
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
