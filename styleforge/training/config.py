@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import styleforge.losses  # noqa: F401  (registers the losses, whose regularizer weights resolve reads)
+import styleforge.networks  # noqa: F401  (registers the networks, whose capabilities resolve reads)
 from styleforge.errors import UserError
-from styleforge.registry import LOSSES
+from styleforge.registry import GENERATORS, LOSSES
 
 PRESETS = ("auto", "stylegan2", "paper256", "paper512", "paper1024", "cifar", "cpu")
 
@@ -174,7 +175,7 @@ def resolve(cfg: TrainConfig, resolution: int, world_size: int) -> TrainConfig:
     for key in ("gp_weight", "drift_weight"):
         values[key] = values[key] or 0.0
     if values["sel"] is None:  # the alignment loss aligns with the heatmaps of the spatial encoding layers
-        values["sel"] = values["align_weight"] > 0
+        values["sel"] = values["align_weight"] > 0 and getattr(GENERATORS.get(cfg.g), "supports_sel", False)
     if values["dlr"] is None:
         values["dlr"] = values["glr"]
     if values["batch_gpu"] is None:
