@@ -20,7 +20,7 @@ PAIRS = list(itertools.product(LOSSES.names(), REGULARIZERS.names()))
 def networks_for(loss: str) -> tuple[str, str]:
     """The first registered (G, D), StyleGAN2's first, that the loss trains with."""
     names = lambda registry: sorted(registry.names(), key=lambda n: n != "stylegan2")  # noqa: E731
-    cfg = TrainConfig(loss=loss)
+    cfg = TrainConfig(loss=loss, aug="none")
     for g, d in itertools.product(names(GENERATORS), names(DISCRIMINATORS)):
         cfg.g, cfg.d = g, d
         if LOSSES.get(loss).incompatibility(cfg, GENERATORS.get(g), DISCRIMINATORS.get(d)) is None:
