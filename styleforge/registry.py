@@ -38,6 +38,10 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._entries)
 
+    def description(self, name: str) -> str:
+        """The first line of the component's docstring (for --help)."""
+        return ((self.get(name).__doc__ or "").strip().splitlines() or [""])[0]
+
     def __contains__(self, name: str) -> bool:
         return name in self._entries
 

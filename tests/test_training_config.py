@@ -92,3 +92,15 @@ def test_every_option_has_help_from_its_config_comment():
     assert not undocumented, f"fields without a comment in config.py: {undocumented}"
     assert helps["precision"].startswith("fp32, or bf16: bfloat16 autocast")
     assert helps["precision"].endswith("(default: fp32)")
+
+
+def test_help_lists_every_registered_component_with_its_description():
+    from styleforge.tools.train_cmd import registry_choices
+
+    parser = argparse.ArgumentParser()
+    train_cmd.add_arguments(parser)
+    text = " ".join(parser.format_help().split())  # argparse wraps lines
+    for registry in registry_choices().values():
+        for name in registry.names():
+            described = f"{name}: {registry.description(name).rstrip('.')}" if registry.description(name) else name
+            assert " ".join(described.split()) in text, described

@@ -121,7 +121,9 @@ class AdaDraw:
 
 @AUGMENTATIONS.register("ada")
 class AdaptiveAugment(Augmentation):
-    """ADA augmentation pipeline. `aug(images) -> images`, images [N, C, H, W] in [-1, 1], C in {1, 3} for colour ops.
+    """ADA (StyleGAN2-ADA): geometric and colour augmentations whose probability p adapts to D's overfitting.
+
+    `aug(images) -> images`, images [N, C, H, W] in [-1, 1], C in {1, 3} for colour ops.
 
     Args:
         preset: which ops are on: blit, geom, color, filter, noise, cutout, bg, bgc (default, the paper's

@@ -75,7 +75,9 @@ POLICY_OPS = {
 
 @AUGMENTATIONS.register("diffaug")
 class DiffAugment(Augmentation):
-    """DiffAugment. `aug(images) -> images`, images [N, C, H, W] in [-1, 1].
+    """DiffAugment: colour, translation and cutout, the same for reals and fakes.
+
+    `aug(images) -> images`, images [N, C, H, W] in [-1, 1].
 
     Args:
         policy: comma-separated groups applied in order, from color (brightness, saturation,

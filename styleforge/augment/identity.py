@@ -10,7 +10,9 @@ from styleforge.registry import AUGMENTATIONS
 
 @AUGMENTATIONS.register("none")
 class NoAugment(Augmentation):
-    """Identity: `aug(images) is images`. Takes no arguments."""
+    """No augmentation: D sees the images as they are.
+
+    `aug(images) is images`; takes no arguments."""
 
     def forward(self, images: Tensor) -> Tensor:
         return images

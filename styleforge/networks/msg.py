@@ -81,7 +81,9 @@ class MSGSynthesisNetwork(SynthesisNetwork):
 @GENERATORS.register("msg-stylegan2")
 @persistent("generator/msg-stylegan2")
 class MSGStyleGAN2Generator(MappedGenerator):
-    """synthesis_kwargs go to `MSGSynthesisNetwork` (architecture, channel_base, channel_max, num_fp16_res,
+    """MSG-StyleGAN2: StyleGAN2 synthesis blocks, an image at every scale.
+
+    synthesis_kwargs go to `MSGSynthesisNetwork` (architecture, channel_base, channel_max, num_fp16_res,
     conv_clamp, ...)."""
 
     synthesis_class = MSGSynthesisNetwork
@@ -144,6 +146,8 @@ class MSGDiscriminatorBlock(nn.Module):
 @DISCRIMINATORS.register("msg")
 @persistent("discriminator/msg")
 class MSGDiscriminator(nn.Module):
+    """MSG-GAN discriminator: reads the image at every scale, joined to its activations."""
+
     reads_all_scales = True
 
     def __init__(self, c_dim: int = 0, img_resolution: int = 256, img_channels: int = 3, channel_base: int = 16384,

@@ -135,6 +135,8 @@ class ProGANSynthesis(nn.Module):
 @GENERATORS.register("progan")
 @persistent("generator/progan")
 class ProGANGenerator(ComposedGenerator):
+    """ProGAN generator: PixelNorm, equalized learning rate; grows by level of detail."""
+
     emits_all_scales = True
 
     def __init__(self, z_dim: int = 512, c_dim: int = 0, img_resolution: int = 256, img_channels: int = 3,
@@ -195,6 +197,8 @@ class ProGANDiscriminatorHead(nn.Module):
 @DISCRIMINATORS.register("progan")
 @persistent("discriminator/progan")
 class ProGANDiscriminator(nn.Module):
+    """ProGAN discriminator: minibatch stddev in the 4x4 head; grows by level of detail."""
+
     def __init__(self, c_dim: int = 0, img_resolution: int = 256, img_channels: int = 3, channel_base: int = 16384,
                  channel_max: int = 512, mbstd_group_size: int | None = 4, mbstd_num_channels: int = 1,
                  blur_filter: Sequence[float] | None = None):

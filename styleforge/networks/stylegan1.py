@@ -153,8 +153,9 @@ class StyleGAN1Synthesis(nn.Module):
 @GENERATORS.register("stylegan1")
 @persistent("generator/stylegan1")
 class StyleGAN1Generator(MappedGenerator):
-    """StyleGAN v1 generator; synthesis_kwargs go to `StyleGAN1Synthesis` (channel_base, channel_max,
-    blur_filter, use_noise)."""
+    """StyleGAN v1 generator: AdaIN styles, noise, a learned constant input; grows by level of detail.
+
+    synthesis_kwargs go to `StyleGAN1Synthesis` (channel_base, channel_max, blur_filter, use_noise)."""
 
     synthesis_class = StyleGAN1Synthesis
     emits_all_scales = True
@@ -163,13 +164,17 @@ class StyleGAN1Generator(MappedGenerator):
 @GENERATORS.register("msg-stylegan1")
 @persistent("generator/msg-stylegan1")
 class MSGStyleGAN1Generator(StyleGAN1Generator):
-    """MSG-StyleGAN as published (akanimax/msg-stylegan-tf): the StyleGAN v1 generator, whose ToRGB at every
-    level gives the multi-scale images (`G.synthesis(ws, return_all_scales=True)`); train with `--d msg`."""
+    """MSG-StyleGAN as published: the StyleGAN v1 generator, an image at every scale.
+
+    akanimax/msg-stylegan-tf: its ToRGB at every level gives the multi-scale images
+    (`G.synthesis(ws, return_all_scales=True)`); train with `--d msg`."""
 
 
 @DISCRIMINATORS.register("stylegan1")
 @persistent("discriminator/stylegan1")
 class StyleGAN1Discriminator(ProGANDiscriminator):
+    """StyleGAN v1 discriminator: ProGAN's with a [1,2,1] blur before each downsampling."""
+
     def __init__(self, c_dim: int = 0, img_resolution: int = 256, img_channels: int = 3, channel_base: int = 16384,
                  channel_max: int = 512, mbstd_group_size: int | None = 4, mbstd_num_channels: int = 1,
                  blur_filter: Sequence[float] | None = BLUR):

@@ -17,7 +17,8 @@ import re
 from typing import Any
 
 from styleforge.errors import UserError
-from styleforge.training.config import TrainConfig
+from styleforge.registry import AUGMENTATIONS, DISCRIMINATORS, GENERATORS, LOSSES, METRICS, Registry
+from styleforge.training.config import PRESETS, TrainConfig
 
 
 def field_help() -> dict[str, str]:
@@ -49,13 +50,33 @@ def _json_object(text: str) -> dict:
     return value
 
 
+def registry_choices() -> dict[str, Registry]:
+    """The options that name a registered component."""
+    import styleforge.augment  # noqa: F401  (registers the components)
+    import styleforge.losses  # noqa: F401
+    import styleforge.metrics  # noqa: F401
+    import styleforge.networks  # noqa: F401
+
+    return {"g": GENERATORS, "d": DISCRIMINATORS, "loss": LOSSES, "aug": AUGMENTATIONS, "metrics": METRICS}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     comments = field_help()
+    registries = registry_choices()
     for f in dataclasses.fields(TrainConfig):
         settings = _option_type(f.type)  # annotations are strings (config.py uses postponed evaluation)
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         help_text = comments.get(f.name, "")
-        shown = "" if default == "" else f" (default: {default if default is not None else 'from preset'})"
+        if f.name in registries:  # the choices, each with its one-line description
+            registry = registries[f.name]
+            described = (f"{n}: {registry.description(n).rstrip('.')}" if registry.description(n) else n
+                         for n in registry.names())
+            help_text += ". Choices: " + "; ".join(described)
+        if f.name == "cfg":
+            help_text += ". Choices: " + ", ".join(PRESETS)
+        shown = f" (default: {default if default is not None else 'from preset'})"
+        if default == "" or "default" in help_text:
+            shown = ""
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=argparse.SUPPRESS,
                             help=help_text + shown, **settings)
     parser.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")

@@ -30,7 +30,7 @@ class TrainConfig:
     data: str = ""  # data set ZIP or folder written by `styleforge dataset`
     outdir: str = "runs"  # runs go to OUTDIR/NNNNN-<desc>/
     desc: str | None = None  # run name suffix (default: data set name, preset, methods)
-    cfg: str = "auto"  # preset of the official settings of a paper or a setup (see --help)
+    cfg: str = "auto"  # preset: the official settings of a paper (docs/family.md), or cpu for demos (default: auto)
     cond: bool = False  # train on the data set's labels
     mirror: bool = False  # x-flip: doubles the data set with mirrored images
     seed: int = 0  # random seed of the networks' init, latents and data order
@@ -86,7 +86,7 @@ class TrainConfig:
     grow_batch: dict[str, int] | None = None  # global batch per resolution ({"4": 64}; else --batch)
     grow_lr: dict[str, float] | None = None  # G and D learning rate per resolution ({"128": 0.0015}; else --glr)
     # --- augmentation -------------------------------------------------------------------------------
-    aug: str | None = None  # augmentation registry name: none, ada, diffaug (default: none)
+    aug: str | None = None  # augmentation registry name (default: none)
     aug_p: float | None = None  # fixed p for ada (disables the adaptation)
     ada_target: float = 0.6  # ADA: target of E[sign(D(real))]
     ada_kimg: float = 500  # ADA: kimg for p to move from 0 to 1 at full speed
