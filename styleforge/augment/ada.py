@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from styleforge.augment import matrices as M
+import styleforge.augment.matrices as M
 from styleforge.augment.adaptive import AdaptiveP
 from styleforge.augment.base import Augmentation
 from styleforge.augment.resample import SYM2, SYM6, downsample2x, grid_sample, upsample2x

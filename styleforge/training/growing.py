@@ -50,6 +50,14 @@ class ProgressiveGrowing(Schedule):
         self.lod: float | None = None  # of the coming step
         self.prev_lod: float | None = None  # of the previous step
 
+    @classmethod
+    def from_config(cls, cfg: Any, networks: list[torch.nn.Module], img_resolution: int) -> ProgressiveGrowing:
+        """`networks`: G, D and G_ema."""
+        return cls(networks, img_resolution, init_res=cfg.grow_init_res, stable_kimg=cfg.grow_stable_kimg,
+                   fade_kimg=cfg.grow_fade_kimg, batch=cfg.batch,
+                   batch_per_res={int(res): batch for res, batch in cfg.grow_batch.items()},
+                   lr_per_res={int(res): lr for res, lr in cfg.grow_lr.items()})
+
     def lod_at(self, cur_nimg: int) -> float:
         return quantize_lod(lod_at(cur_nimg, self.img_resolution, self.init_res, self.stable_kimg, self.fade_kimg))
 

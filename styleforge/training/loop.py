@@ -24,12 +24,13 @@ from styleforge.registry import AUGMENTATIONS, DISCRIMINATORS, GENERATORS, LOSSE
 from styleforge.training import checkpoint as ckpt_io
 from styleforge.training import distributed as dist_utils
 from styleforge.training.data_stream import ChunkSampler
+from styleforge.training.growing import ProgressiveGrowing
 from styleforge.training.phases import Phase, make_optimizer, make_phases, set_learning_rate
 from styleforge.training.progress import SampleGrid, TickReport
 from styleforge.training.report import TickStats
 from styleforge.training.resolve import resolve_run
 from styleforge.training.run_dir import RunLog, claim_run_dir, cut_back
-from styleforge.training.schedule import make_schedule
+from styleforge.training.schedule import Schedule
 from styleforge.training.snapshots import TrainingDiverged, evaluate_snapshot, save_training_checkpoint
 
 __all__ = ["Trainer", "TrainingDiverged", "train"]
@@ -67,7 +68,8 @@ class Trainer:
         self.D = build_network(DISCRIMINATORS.get(cfg.d), run.spec, cfg.d_kwargs).to(device).train()
         self.D.requires_grad_(False)
         self.G_ema = copy.deepcopy(self.G).eval()
-        self.schedule = make_schedule(cfg, [self.G, self.D, self.G_ema], self.dataset.resolution)
+        self.schedule = (ProgressiveGrowing.from_config(cfg, [self.G, self.D, self.G_ema], self.dataset.resolution)
+                         if cfg.grow else Schedule(cfg.batch))
         self.augment = AUGMENTATIONS.get(cfg.aug).from_config(cfg).train().requires_grad_(False).to(device)
         self.loss = LOSSES.get(cfg.loss).from_config(cfg, self.G, self.D, self.augment)
         self.opt_G = make_optimizer(self.G, cfg.glr, cfg.betas, cfg.eps, cfg.pl_interval)

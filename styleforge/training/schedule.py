@@ -44,15 +44,3 @@ class Schedule:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
-
-
-def make_schedule(cfg: Any, networks: list[torch.nn.Module], img_resolution: int) -> Schedule:
-    """The schedule the config asks for; `networks` are G, D and G_ema."""
-    if not cfg.grow:
-        return Schedule(cfg.batch)
-    from styleforge.training.growing import ProgressiveGrowing
-
-    return ProgressiveGrowing(networks, img_resolution, init_res=cfg.grow_init_res, stable_kimg=cfg.grow_stable_kimg,
-                              fade_kimg=cfg.grow_fade_kimg, batch=cfg.batch,
-                              batch_per_res={int(res): batch for res, batch in cfg.grow_batch.items()},
-                              lr_per_res={int(res): lr for res, lr in cfg.grow_lr.items()})
