@@ -40,6 +40,8 @@ def os_error_message(e: OSError) -> str:
     """'<path>: <reason>' for a file-system fault; a full disk says so first."""
     reason = OS_ERROR_REASONS.get(e.errno, e.strerror or error_message(e))
     where = " -> ".join(os.fsdecode(p) for p in (e.filename, e.filename2) if p is not None)
+    if e.errno == errno.EEXIST and os.path.isfile(where):  # mkdir where a file stands
+        reason = "is a file, not a folder"
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"{reason}: could not write {where}; an existing file there was left as it was" if where else reason
     return f"{where}: {reason}" if where else reason

@@ -138,8 +138,8 @@ def build_dataset(
     warnings: list[str] = []
     skipped: list[str] = []
     rows: list[list] = []
-    # The destination is checked and its temporary created first: a bad --dest fails before any image is read.
-    with AtomicOutput(dest, overwrite) as out, open_source(source) as src:
+    output = AtomicOutput(dest, overwrite)  # checks the destination before any work
+    with open_source(source) as src, output as out:
         if not src.names:
             raise UserError(f"{src.location}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)} files)")
         labeling = _resolve_labels(src, labels, on_error, warnings)

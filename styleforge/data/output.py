@@ -52,10 +52,12 @@ class AtomicOutput:
         check_destination(self.dest, overwrite)
         self._temp: Path | None = None
         self._zip: zipfile.ZipFile | None = None
+        self._created: list[Path] = []  # folders made for `dest`, removed again when nothing is written
 
     def __enter__(self) -> AtomicOutput:
         prefix = f".{self.dest.name}.partial-"
         try:  # fails here, before any image is read, on a read-only or full file system
+            self._created = [p for p in reversed(self.dest.absolute().parents) if not p.exists()]
             self.dest.parent.mkdir(parents=True, exist_ok=True)
             if self.is_zip:
                 fd, name = tempfile.mkstemp(prefix=prefix, dir=self.dest.parent)
@@ -65,7 +67,7 @@ class AtomicOutput:
             else:
                 self._temp = Path(tempfile.mkdtemp(prefix=prefix, dir=self.dest.parent))
         except OSError as e:
-            self._remove_temp()
+            self._clean_up()
             raise OSError(e.errno, e.strerror, str(self.dest)) from e
         return self
 
@@ -84,7 +86,18 @@ class AtomicOutput:
             if exc_type is None:
                 self._commit()
         finally:
-            self._remove_temp()  # after a commit there is nothing left to remove
+            self._clean_up()  # after a commit there is nothing left to remove
+
+    def _clean_up(self) -> None:
+        """Removes the temporary, and the folders made for `dest` unless it was committed."""
+        if self._temp is not None and self._temp.is_dir():
+            shutil.rmtree(self._temp)
+        elif self._temp is not None and self._temp.exists():
+            self._temp.unlink()
+        if not self.dest.exists():
+            for folder in reversed(self._created):
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
 
     def _commit(self) -> None:
         if self.is_zip:
@@ -102,17 +115,9 @@ class AtomicOutput:
             os.replace(self._temp, self.dest)
         except OSError:
             os.replace(old / self.dest.name, self.dest)
+            old.rmdir()
             raise
-        finally:
-            shutil.rmtree(old)
-
-    def _remove_temp(self) -> None:
-        if self._temp is None or not self._temp.exists():
-            return
-        if self._temp.is_dir():
-            shutil.rmtree(self._temp)
-        else:
-            self._temp.unlink()
+        shutil.rmtree(old)
 
 
 def _umask() -> int:
