@@ -43,5 +43,5 @@ def os_error_message(e: OSError) -> str:
     if e.errno == errno.EEXIST and os.path.isfile(where):  # mkdir where a file stands
         reason = "is a file, not a folder"
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"{reason}: could not write {where}; an existing file there was left as it was" if where else reason
+        return f"{reason}: could not write {where}" if where else reason
     return f"{where}: {reason}" if where else reason

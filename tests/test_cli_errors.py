@@ -270,6 +270,33 @@ def test_a_bad_image_met_by_a_training_data_loader_worker_is_reported_as_itself(
     assert err.endswith("image is 8x8, the data set's first image is 16x16\n")
 
 
+def test_a_disk_that_fills_up_during_training_is_named_and_the_previous_checkpoint_kept(inputs, tmp_path,
+                                                                                         monkeypatch, capsys):
+    from safetensors import SafetensorError
+
+    from styleforge.networks import persistence
+    from styleforge.training import checkpoint as ckpt_io
+
+    real_save_file, saved = persistence.save_file, []
+
+    def fills_up_after_one(tensors, filename, metadata=None):
+        if saved:
+            raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+        saved.append(filename)
+        real_save_file(tensors, filename, metadata=metadata)
+
+    monkeypatch.setattr(persistence, "save_file", fills_up_after_one)
+    argv = ["train", "--data", str(inputs["digits.zip"]), "--outdir", str(tmp_path), *TINY_TRAIN, "--snap", "1"]
+    assert main([*argv, "--kimg", "0.016"]) == 1
+    (run_dir,) = tmp_path.iterdir()
+    (kept,) = ckpt_io.list_checkpoints(run_dir)
+    err = capsys.readouterr().err
+    assert err.endswith(f"styleforge train: error: the disk is full: could not write "
+                        f"{ckpt_io.checkpoint_path(run_dir, 16)}.tmp\n") and "Traceback" not in err
+    assert ckpt_io.load_checkpoint(kept).progress["cur_nimg"] == 8
+    assert sorted(p.name for p in kept.parent.iterdir()) == [kept.name]  # no temporary left
+
+
 def test_a_bug_is_one_line_and_its_traceback_shows_under_debug(monkeypatch, capsys):
     def bug(args):
         raise ZeroDivisionError("division by zero")
