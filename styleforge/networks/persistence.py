@@ -204,14 +204,14 @@ def _build_described(path: Path, key: str, name: str, config: dict[str, Any]) ->
 
     label = key or "its network"
     try:
-        constructor = networks.registered_network(name)
+        networks.registered_network(name)
     except (UserError, KeyError):
         kind, _, short = name.rpartition("/")
         kind = kind or KIND_OF_KEY.get(key, "network")  # a bare name: say what the key holds
         raise UserError(f"{path}: {label} is an unknown {kind} '{short}' (written by a newer or other "
                         "version of StyleForge?)") from None
     try:
-        return constructor(**config)
+        return build_network(name, config)
     except (TypeError, ValueError, AssertionError) as e:  # kwargs the constructor does not take, values it refuses
         raise UserError(f"{path}: {label} ({name}) cannot be built from its stored config "
                         f"({type(e).__name__}: {e})") from None
