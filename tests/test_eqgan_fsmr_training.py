@@ -40,7 +40,7 @@ def train(options):
 def test_every_combination_trains(digits, tmp_path, fsmr, sel, align, aug):
     options = {**TINY, "data": digits, "outdir": str(tmp_path), "aug": aug, "sel": sel, "align_weight": float(align)}
     if align and not sel:  # the alignment needs the heatmaps of G's spatial encoding layers
-        with pytest.raises(UserError, match="--align-weight.*--sel"):
+        with pytest.raises(UserError, match="--align-weight.*spatial encoding layers"):
             Trainer(options, quiet=True)
         return
     if fsmr:

@@ -16,7 +16,7 @@ class Augmentation(torch.nn.Module):
         return cls(**cfg.aug_kwargs)
 
     def observe(self, real_logits: torch.Tensor) -> None:
-        """D's logits on the (augmented) reals of one chunk of a main D step."""
+        """D's logits on the (augmented) reals of one chunk in a D phase (main or regularization)."""
 
     def end_step(self, batch: int, all_reduce_sum: Callable[[torch.Tensor], torch.Tensor]) -> None:
         """After every training step of `batch` images (global); `all_reduce_sum` sums a tensor over ranks."""

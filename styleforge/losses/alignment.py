@@ -138,16 +138,17 @@ class Alignment(Regularizer):
     network = "G"
     on_generated = True
     watches = True
+    stat = "Loss/G/align"
 
     @classmethod
     def incompatibility(cls, cfg, loss_class, G_class, D_class) -> str | None:
         if not getattr(G_class, "supports_sel", False):
-            return (f"--align-weight aligns D's attention with the heatmaps of G's spatial encoding layers, "
-                    f"which --g {cfg.g} does not have (use --g stylegan2 --sel)")
+            return (f"the alignment needs the heatmaps of G's spatial encoding layers, which --g {cfg.g} does "
+                    "not have (--g stylegan2 has)")
         if not cfg.sel:
-            return "--align-weight needs G's spatial encoding layers: add --sel"
+            return "the alignment needs the heatmaps of G's spatial encoding layers: drop --no-sel"
         if not getattr(D_class, "has_blocks", False):
-            return f"--align-weight records D's block outputs, which --d {cfg.d} does not expose (use --d stylegan2)"
+            return f"the alignment records D's block outputs, which --d {cfg.d} does not expose (--d stylegan2 does)"
         return None
 
     def generator_inputs(self, loss, batch_size, device) -> dict:
@@ -159,5 +160,5 @@ class Alignment(Regularizer):
     def penalty(self, loss, scored, stats) -> torch.Tensor:
         align = AttentionAlignment(loss.D, self.weight)
         value = align(scored.seen, scored.c, scored.features[self], scored.generated.inputs["heatmap"])
-        stats["Loss/G/align"] = (value / self.weight).detach()
+        stats[self.stat] = (value / self.weight).detach()
         return value

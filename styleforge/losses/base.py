@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from styleforge.augment.base import Augmentation
 from styleforge.losses.regularizers import Regularizer, build_regularizers
 from styleforge.networks.generator import style_mix
 from styleforge.networks.msg import image_pyramid
@@ -82,7 +83,7 @@ class GANLoss:
         self,
         G: torch.nn.Module,
         D: torch.nn.Module,
-        augment: torch.nn.Module | None = None,
+        augment: Augmentation | None = None,
         regularizers: Iterable[Regularizer] = (),
         style_mixing: float = 0.9,
         compile: bool = False,
@@ -98,7 +99,7 @@ class GANLoss:
         self.D_main = torch.compile(D) if compile else D
 
     @classmethod
-    def from_config(cls, cfg: Any, G: torch.nn.Module, D: torch.nn.Module, augment: torch.nn.Module | None) -> GANLoss:
+    def from_config(cls, cfg: Any, G: torch.nn.Module, D: torch.nn.Module, augment: Augmentation | None) -> GANLoss:
         return cls(G, D, augment, regularizers=build_regularizers(cfg), style_mixing=cfg.style_mixing,
                    compile=cfg.compile, **cfg.loss_kwargs)
 
@@ -221,12 +222,12 @@ class GANLoss:
         scored = self.discriminate(self.reals(chunk.real_img, differentiate), chunk.real_c, main=not differentiate)
         stats.update({"Loss/scores/real": scored.logits.detach(), "Loss/signs/real": scored.logits.detach().sign()})
         loss = scored.logits * 0  # keeps every parameter of D in the graph (identical gradients on all ranks)
+        if self.augment is not None:  # ADA's overfitting heuristic sees every pass of D on reals, as official
+            self.augment.observe(scored.logits)
         if main:
             d_loss = self.discriminator_loss(fake_logits, scored.logits)
             stats["Loss/D/loss"] = d_loss.detach()
             loss = loss + d_loss + total
-            if hasattr(self.augment, "observe"):
-                self.augment.observe(scored.logits)  # ADA's overfitting heuristic
         lazy_total = None
         for reg in on_reals:
             penalty = reg.penalty(self, scored, stats)

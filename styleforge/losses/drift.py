@@ -16,8 +16,9 @@ class Drift(Regularizer):
     option = "drift_weight"
     network = "D"
     on_reals = True
+    stat = "Loss/drift_penalty"
 
     def penalty(self, loss, scored, stats) -> torch.Tensor:
         drift = scored.logits.float().square()
-        stats["Loss/drift_penalty"] = drift.detach()
+        stats[self.stat] = drift.detach()
         return drift * self.weight

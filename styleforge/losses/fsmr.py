@@ -29,6 +29,7 @@ class FSMR(Regularizer):
     option = "fsmr_weight"
     network = "D"
     on_reals = True
+    stat = "Loss/fsmr_penalty/real"  # and .../fake with --fsmr-fakes
 
     def __init__(self, weight: float, fakes: bool = False):
         super().__init__(weight)
@@ -41,8 +42,7 @@ class FSMR(Regularizer):
     @classmethod
     def incompatibility(cls, cfg, loss_class, G_class, D_class) -> str | None:
         if not getattr(D_class, "supports_feature_mixing", False):
-            return (f"--fsmr-weight mixes feature statistics inside D, which --d {cfg.d} does not support "
-                    "(use --d stylegan2)")
+            return f"FSMR mixes feature statistics inside D, which --d {cfg.d} cannot do (--d stylegan2 can)"
         return None
 
     def penalty(self, loss, scored, stats) -> torch.Tensor:

@@ -21,6 +21,7 @@ class GradientPenalty(Regularizer):
     network = "D"
     lazy = True
     own_pass = True
+    stat = "Loss/gp_penalty"
 
     def __init__(self, weight: float, target: float = 1.0):
         super().__init__(weight)
@@ -40,5 +41,5 @@ class GradientPenalty(Regularizer):
         grads = input_gradients(scored.logits, scored.img)
         norms = [g.float().square().sum(dim=[1, 2, 3]).sqrt() for g in grads]
         penalty = torch.stack([(n - self.target).square() for n in norms]).mean(dim=0)[:, None]  # [N, 1]
-        stats["Loss/gp_penalty"] = penalty.detach()
+        stats[self.stat] = penalty.detach()
         return scored.logits * 0 + penalty * (self.weight / self.target**2)

@@ -26,6 +26,7 @@ class PathLength(Regularizer):
     network = "G"
     lazy = True
     own_pass = True
+    stat = "Loss/pl_penalty"
 
     def __init__(self, weight: float, batch_shrink: int = 2, decay: float = 0.01):
         super().__init__(weight)
@@ -55,7 +56,7 @@ class PathLength(Regularizer):
         self.pl_mean = self.pl_mean.to(lengths.device)
         pl_mean = self.pl_mean.lerp(lengths.mean(), self.decay)
         penalty = (lengths - pl_mean).square()
-        stats["Loss/pl_penalty"] = penalty.detach()
+        stats[self.stat] = penalty.detach()
         # Adding 0 * image keeps every synthesis parameter in the graph (identical gradients across ranks).
         return gen.img[:, 0, 0, 0] * 0 + penalty * self.weight
 

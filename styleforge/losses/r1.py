@@ -19,10 +19,11 @@ class R1(Regularizer):
     lazy = True
     on_reals = True
     needs_input_grad = True
+    stat = "Loss/r1_penalty"
 
     def penalty(self, loss, scored, stats) -> torch.Tensor:
         grads = input_gradients(scored.logits, scored.img)
         # Summed in float32: under bf16 autocast the squares of small gradients would lose their digits.
         r1_penalty = torch.stack([g.float().square().sum(dim=[1, 2, 3]) for g in grads]).mean(dim=0)[:, None]
-        stats["Loss/r1_penalty"] = r1_penalty.detach()
+        stats[self.stat] = r1_penalty.detach()
         return r1_penalty * (self.weight / 2)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 class Regularizer:
     option: ClassVar[str]
+    stat: ClassVar[str]  # the name of its (unweighted) penalty in the statistics
     network: ClassVar[str]
     lazy: ClassVar[bool] = False
     on_generated: ClassVar[bool] = False

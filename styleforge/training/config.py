@@ -13,11 +13,15 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import styleforge.losses  # noqa: F401  (registers the losses, whose regularizer weights resolve reads)
-from styleforge.errors import UserError
-from styleforge.registry import LOSSES
+import torch
 
-PRESETS = ("auto", "stylegan2", "paper256", "paper512", "paper1024", "cifar", "cpu")
+import styleforge.losses  # noqa: F401  (registers the losses, whose regularizer weights resolve reads)
+import styleforge.networks  # noqa: F401  (registers the networks, whose capabilities resolve reads)
+from styleforge.errors import UserError
+from styleforge.registry import GENERATORS, LOSSES
+
+PRESETS = ("auto", "stylegan2", "paper256", "paper512", "paper1024", "cifar", "lowshot", "stylegan1", "progan",
+           "msg-stylegan", "cpu")
 
 
 @dataclass
@@ -26,7 +30,7 @@ class TrainConfig:
     data: str = ""  # data set ZIP or folder written by `styleforge dataset`
     outdir: str = "runs"  # runs go to OUTDIR/NNNNN-<desc>/
     desc: str | None = None  # run name suffix (default: data set name, preset, methods)
-    cfg: str = "auto"  # preset: auto, stylegan2, paper256, paper512, paper1024, cifar, cpu
+    cfg: str = "auto"  # preset of the official settings of a paper or a setup (see --help)
     cond: bool = False  # train on the data set's labels
     mirror: bool = False  # x-flip: doubles the data set with mirrored images
     seed: int = 0  # random seed of the networks' init, latents and data order
@@ -40,8 +44,8 @@ class TrainConfig:
     betas: tuple[float, float] = (0.0, 0.99)  # Adam betas of G and D
     eps: float = 1e-8  # Adam epsilon
     # --- networks -----------------------------------------------------------------------------------
-    g: str = "stylegan2"  # generator registry name
-    d: str = "stylegan2"  # discriminator registry name
+    g: str | None = None  # generator registry name (default: stylegan2)
+    d: str | None = None  # discriminator registry name (default: stylegan2)
     g_arch: str = "skip"  # StyleGAN2 G architecture: orig, skip, resnet
     d_arch: str | None = None  # default resnet (orig for cifar)
     z_dim: int | None = None  # latent z size
@@ -56,30 +60,33 @@ class TrainConfig:
     g_kwargs: dict[str, Any] = field(default_factory=dict)  # extra generator kwargs (JSON)
     d_kwargs: dict[str, Any] = field(default_factory=dict)  # extra discriminator kwargs (JSON)
     # --- loss and regularisation --------------------------------------------------------------------
-    loss: str = "stylegan2"  # loss registry name
+    loss: str | None = None  # loss registry name (default: stylegan2)
     gamma: float | None = None  # R1 weight (0: off)
     gp_weight: float | None = None  # WGAN-GP gradient penalty weight (0: off; default: the loss's, 10 for wgangp)
     drift_weight: float | None = None  # ProGAN's drift penalty on D(reals)^2 (0: off; default: the loss's)
-    r1_interval: int = 16  # lazy regularisation interval of D's regularizers, R1 and GP (0: every step, in D main)
+    r1_interval: int | None = None  # lazy interval of D's regularizers, R1 and GP (0: every step; default 16)
     pl_weight: float | None = None  # path-length regularisation weight (0: off)
-    pl_interval: int = 4  # lazy regularisation interval of path length
+    pl_interval: int | None = None  # lazy interval of G's regularizer, path length (0: every step; default 4)
     pl_decay: float = 0.01  # decay of the path-length running mean
     pl_batch_shrink: int = 2  # path length runs on batch / this many images
     style_mixing: float | None = None  # probability of mixing two latents in a G step
     ema_kimg: float | None = None  # G EMA half-life in kimg
     ema_rampup: float | None = None  # EMA half-life ramp-up (fraction of cur_nimg), 0 or None: off
+    trunc_psi: float | None = None  # truncation psi the tools use by default for this model (1: none)
+    trunc_cutoff: int | None = None  # truncation on the first N ws only (default: all)
     fsmr_weight: float = 0.0  # FSMR: feature-statistics mixing penalty in D's loss (0: off; paper: 0.05)
     fsmr_fakes: bool = False  # FSMR: the penalty on fakes too (default: reals only)
     align_weight: float = 0.0  # EqGAN-SA: align D's attention (Grad-CAM) on fakes with G's heatmaps (paper: 1)
     loss_kwargs: dict[str, Any] = field(default_factory=dict)  # extra loss kwargs (JSON)
     # --- progressive growing (ProGAN, StyleGAN v1) ---------------------------------------------------
-    grow: bool = False  # grow G and D from grow_init_res, fading in each doubling (--g/--d progan or stylegan1)
-    grow_init_res: int = 4  # resolution that progressive growing starts at
+    grow: bool | None = None  # grow G and D from grow_init_res, fading in each doubling (--g/--d progan or stylegan1)
+    grow_init_res: int | None = None  # resolution that progressive growing starts at (default 4)
     grow_stable_kimg: float = 600  # kimg at each resolution before the next one fades in
     grow_fade_kimg: float = 600  # kimg of each fade-in
-    grow_batch: dict[str, int] = field(default_factory=dict)  # global batch per resolution ({"4": 64}; else --batch)
+    grow_batch: dict[str, int] | None = None  # global batch per resolution ({"4": 64}; else --batch)
+    grow_lr: dict[str, float] | None = None  # G and D learning rate per resolution ({"128": 0.0015}; else --glr)
     # --- augmentation -------------------------------------------------------------------------------
-    aug: str = "none"  # augmentation registry name: none, ada, diffaug
+    aug: str | None = None  # augmentation registry name: none, ada, diffaug (default: none)
     aug_p: float | None = None  # fixed p for ada (disables the adaptation)
     ada_target: float = 0.6  # ADA: target of E[sign(D(real))]
     ada_kimg: float = 500  # ADA: kimg for p to move from 0 to 1 at full speed
@@ -130,23 +137,56 @@ def upgrade_legacy(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+# StyleGAN v1 and ProGAN (8 GPUs): global batch and learning rate per resolution while growing.
+GROWING_BATCH = {"4": 512, "8": 256, "16": 128, "32": 64, "64": 32}  # 32 above (--batch)
+GROWING_LR = {"128": 0.0015, "256": 0.002, "512": 0.003, "1024": 0.003}  # 0.001 below (--glr, --dlr)
+
+
 def preset_values(cfg: str, resolution: int, world_size: int) -> dict[str, Any]:
-    """The values a preset gives (train.py of stylegan2-ada-pytorch; `cpu` is ours, for demos and tests)."""
+    """The values a preset gives. Sources (official repositories):
+    - auto, stylegan2, paper256/512/1024, cifar: NVlabs/stylegan2-ada-pytorch train.py (cfg_specs); all of
+      them with float16 on the top 4 resolutions and conv_clamp 256 (on CUDA: the CPU has no float16 path);
+    - lowshot: mit-han-lab/data-efficient-gans DiffAugment-stylegan2-pytorch train.py ('low_shot'), with its
+      default DiffAugment policy color,translation,cutout;
+    - stylegan1: NVlabs/stylegan train.py ('-8gpu' and the default options: growing from 8 px, minibatch_dict,
+      G_lrate_dict) and training/training_loop.py (lr 0.001, G_smoothing_kimg 10, 600 + 600 kimg per
+      resolution); D_logistic_simplegp r1_gamma 10 every step; style mixing 0.9; truncation psi 0.7, cutoff 8
+      (its generate scripts);
+    - progan: tkarras/progressive_growing_of_gans config.py ('preset-v2-8gpus': the same batch and learning
+      rates per resolution, 12000 kimg) with WGAN-GP (lambda 10, drift 0.001) every step, from 4 px; G EMA of
+      10 kimg as StyleGAN's training loop, which trains ProGAN too;
+    - msg-stylegan: akanimax/msg-stylegan-tf (StyleGAN v1 generator at every scale, NS logistic + R1 gamma 10
+      every step, lr 0.003, batch 16, no style mixing, EMA 10 kimg, truncation 0.7 / 8);
+    - cpu: ours, small enough to learn the built-in digits on two CPU cores in minutes.
+    """
+    fp16 = dict(fp16_res=4, conv_clamp=256) if torch.cuda.is_available() else {}
     if cfg == "auto":
         batch = max(min(world_size * min(4096 // resolution, 32), 64), world_size)
         return dict(
             kimg=25000, batch=batch, mbstd_group=min(batch // world_size, 4),
             cbase=16384 if resolution < 512 else 32768, glr=0.002 if resolution >= 1024 else 0.0025,
-            gamma=0.0002 * resolution**2 / batch, ema_kimg=batch * 10 / 32, ema_rampup=0.05, map_layers=2,
+            gamma=0.0002 * resolution**2 / batch, ema_kimg=batch * 10 / 32, ema_rampup=0.05, map_layers=2, **fp16,
         )
+    # No lazy regularization: plain Adam at the given learning rates, as their official loops.
+    family = dict(cbase=16384, glr=0.001, ema_kimg=10, r1_interval=0, pl_interval=0, pl_weight=0, mbstd_group=4)
+    growing_batch = {res: b for res, b in GROWING_BATCH.items() if int(res) <= resolution}
+    growing_lr = {res: lr for res, lr in GROWING_LR.items() if int(res) <= resolution}
     table = {
-        "stylegan2": dict(kimg=25000, batch=32, mbstd_group=4, cbase=32768, glr=0.002, gamma=10, ema_kimg=10),
-        "paper256": dict(kimg=25000, batch=64, mbstd_group=8, cbase=16384, glr=0.0025, gamma=1, ema_kimg=20),
-        "paper512": dict(kimg=25000, batch=64, mbstd_group=8, cbase=32768, glr=0.0025, gamma=0.5, ema_kimg=20),
-        "paper1024": dict(kimg=25000, batch=32, mbstd_group=4, cbase=32768, glr=0.002, gamma=2, ema_kimg=10),
+        "stylegan2": dict(kimg=25000, batch=32, mbstd_group=4, cbase=32768, glr=0.002, gamma=10, ema_kimg=10, **fp16),
+        "paper256": dict(kimg=25000, batch=64, mbstd_group=8, cbase=16384, glr=0.0025, gamma=1, ema_kimg=20, **fp16),
+        "paper512": dict(kimg=25000, batch=64, mbstd_group=8, cbase=32768, glr=0.0025, gamma=0.5, ema_kimg=20, **fp16),
+        "paper1024": dict(kimg=25000, batch=32, mbstd_group=4, cbase=32768, glr=0.002, gamma=2, ema_kimg=10, **fp16),
         "cifar": dict(kimg=100000, batch=64, mbstd_group=32, cbase=32768, glr=0.0025, gamma=0.01, ema_kimg=500,
-                      ema_rampup=0.05, map_layers=2, pl_weight=0, style_mixing=0, d_arch="orig"),
-        # Small enough to learn the built-in digits on two CPU cores in minutes.
+                      ema_rampup=0.05, map_layers=2, pl_weight=0, style_mixing=0, d_arch="orig", **fp16),
+        "lowshot": dict(kimg=300, batch=8, mbstd_group=4, cbase=32768, glr=0.002, gamma=10, ema_kimg=10, map_layers=2,
+                        snap=10, aug="diffaug", **fp16),
+        "stylegan1": dict(family, kimg=25000, batch=32, g="stylegan1", d="stylegan1", gamma=10, grow=True,
+                          grow_init_res=min(8, resolution), grow_batch=growing_batch, grow_lr=growing_lr,
+                          trunc_psi=0.7, trunc_cutoff=8),
+        "progan": dict(family, kimg=12000, batch=32, g="progan", d="progan", loss="wgangp", style_mixing=0,
+                       grow=True, grow_init_res=4, grow_batch=growing_batch, grow_lr=growing_lr),
+        "msg-stylegan": dict(family, kimg=25000, batch=16, g="msg-stylegan1", d="msg", loss="msg", gamma=10,
+                             glr=0.003, style_mixing=0, trunc_psi=0.7, trunc_cutoff=8),
         "cpu": dict(kimg=100, batch=32, mbstd_group=4, cbase=1024, glr=0.0025, gamma=0.05, ema_kimg=2,
                     ema_rampup=0.05, map_layers=2, cmax=64, z_dim=64, w_dim=64, tick_kimg=1, snap=5),
     }
@@ -157,8 +197,9 @@ def preset_values(cfg: str, resolution: int, world_size: int) -> dict[str, Any]:
 
 # What every preset shares unless it says otherwise.
 COMMON_DEFAULTS = dict(
-    map_layers=8, pl_weight=2.0, style_mixing=0.9, ema_rampup=0.0, d_arch="resnet",
-    cmax=512, z_dim=512, w_dim=512, tick_kimg=4.0, snap=10,
+    g="stylegan2", d="stylegan2", loss="stylegan2", aug="none", r1_interval=16, pl_interval=4, grow=False,
+    grow_init_res=4, grow_batch={}, grow_lr={}, map_layers=8, pl_weight=2.0, style_mixing=0.9, ema_rampup=0.0,
+    d_arch="resnet", cmax=512, z_dim=512, w_dim=512, tick_kimg=4.0, snap=10, trunc_psi=1.0,
 )
 
 
@@ -166,15 +207,15 @@ def resolve(cfg: TrainConfig, resolution: int, world_size: int) -> TrainConfig:
     """Fills the fields the user left at None, then validates them. Precedence: the user, the loss's
     regularizer weights (e.g. WGAN-GP's penalty), the preset, what all presets share."""
     values = dataclasses.asdict(cfg)
-    loss_defaults = LOSSES.get(cfg.loss).default_weights
     preset = {**COMMON_DEFAULTS, **preset_values(cfg.cfg, resolution, world_size)}
+    loss_defaults = LOSSES.get(values["loss"] or preset["loss"]).default_weights
     for key, value in {**preset, **loss_defaults}.items():
         if values[key] is None:
             values[key] = value
     for key in ("gp_weight", "drift_weight"):
         values[key] = values[key] or 0.0
     if values["sel"] is None:  # the alignment loss aligns with the heatmaps of the spatial encoding layers
-        values["sel"] = values["align_weight"] > 0
+        values["sel"] = values["align_weight"] > 0 and getattr(GENERATORS.get(values["g"]), "supports_sel", False)
     if values["dlr"] is None:
         values["dlr"] = values["glr"]
     if values["batch_gpu"] is None:
@@ -239,8 +280,8 @@ def validate(cfg: TrainConfig, resolution: int, world_size: int) -> None:
             bad(f"{option(name)} must be >= 0 (got {getattr(cfg, name)})")
     if not 0 <= cfg.style_mixing <= 1:
         bad(f"--style-mixing is a probability (got {cfg.style_mixing})")
-    if cfg.r1_interval < 0 or cfg.pl_interval < 1:
-        bad("--r1-interval must be >= 0 and --pl-interval >= 1")
+    if cfg.r1_interval < 0 or cfg.pl_interval < 0:
+        bad("--r1-interval and --pl-interval must be >= 0")
     if cfg.pl_batch_shrink < 1 or cfg.batch_gpu % cfg.pl_batch_shrink and cfg.pl_weight > 0:
         bad(f"--pl-batch-shrink {cfg.pl_batch_shrink} must divide --batch-gpu {cfg.batch_gpu}")
     if cfg.snap < 1 or cfg.keep < 1:
@@ -255,6 +296,11 @@ def validate_growing(cfg: TrainConfig, resolution: int, world_size: int) -> None
         raise UserError(f"--grow-init-res must be a power of two in [4, {resolution}] (got {cfg.grow_init_res})")
     if cfg.grow_stable_kimg < 0 or cfg.grow_fade_kimg < 0:
         raise UserError("--grow-stable-kimg and --grow-fade-kimg must be >= 0")
+    for res, lr in cfg.grow_lr.items():
+        if not str(res).isdigit() or int(res) not in [2**i for i in range(2, resolution.bit_length())]:
+            raise UserError(f"--grow-lr: {res!r} is not a resolution of this run (4 .. {resolution})")
+        if not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
+            raise UserError(f"--grow-lr: learning rate {lr!r} at {res} px must be a positive number")
     for res, batch in cfg.grow_batch.items():
         if not str(res).isdigit() or int(res) not in [2**i for i in range(2, resolution.bit_length())]:
             raise UserError(f"--grow-batch: {res!r} is not a resolution of this run (4 .. {resolution})")

@@ -5,7 +5,8 @@ The level of detail is a function of the images shown (methods.md, official `tra
   lod = log2 R - log2 init_res - phase - max(t - stable, 0) / fade, clamped at 0,
 so each resolution trains `stable` kimg alone and then fades in the next one over `fade` kimg. Before every
 step the schedule sets the lod of G, D and G_ema, picks the batch of the resolution being trained, and resets
-the optimizers' state whenever floor(lod) or ceil(lod) changes (a fade starts or ends), as the official code.
+the optimizers' state whenever floor(lod) or ceil(lod) changes (a fade starts or ends), as the official code;
+the learning rate may differ per resolution too (StyleGAN v1 and ProGAN raise it from 128 px on).
 Reals are shown at the lod (progressive.reals_at_lod). Since lod depends on cur_nimg alone and the previous
 lod is kept in checkpoints, a run resumed in the middle of a fade continues exactly.
 """
@@ -35,7 +36,7 @@ def lod_at(cur_nimg: int, img_resolution: int, init_res: int, stable_kimg: float
 class ProgressiveGrowing(Schedule):
     def __init__(self, networks: list[torch.nn.Module], img_resolution: int, init_res: int = 4,
                  stable_kimg: float = 600, fade_kimg: float = 600, batch: int = 32,
-                 batch_per_res: dict[int, int] | None = None):
+                 batch_per_res: dict[int, int] | None = None, lr_per_res: dict[int, float] | None = None):
         super().__init__(batch)
         flat = [name for name, net in zip(("G", "D"), networks) if not has_lod(net)]
         if flat:
@@ -45,6 +46,7 @@ class ProgressiveGrowing(Schedule):
         self.img_resolution = img_resolution
         self.init_res, self.stable_kimg, self.fade_kimg = init_res, stable_kimg, fade_kimg
         self.batch_per_res = dict(batch_per_res or {})
+        self.lr_per_res = dict(lr_per_res or {})
         self.lod: float | None = None  # of the coming step
         self.prev_lod: float | None = None  # of the previous step
 
@@ -62,7 +64,8 @@ class ProgressiveGrowing(Schedule):
         prev = self.prev_lod
         reset = prev is not None and (math.floor(lod) != math.floor(prev) or math.ceil(lod) != math.ceil(prev))
         self.lod = self.prev_lod = lod
-        return StepPlan(self.batch_per_res.get(self.resolution_at(lod), self.batch), reset)
+        res = self.resolution_at(lod)
+        return StepPlan(self.batch_per_res.get(res, self.batch), reset, self.lr_per_res.get(res))
 
     def process_reals(self, img: torch.Tensor) -> torch.Tensor:
         return reals_at_lod(img, self.lod)

@@ -24,7 +24,7 @@ from styleforge.registry import AUGMENTATIONS, DISCRIMINATORS, GENERATORS, LOSSE
 from styleforge.training import checkpoint as ckpt_io
 from styleforge.training import distributed as dist_utils
 from styleforge.training.data_stream import ChunkSampler
-from styleforge.training.phases import Phase, make_optimizer, make_phases
+from styleforge.training.phases import Phase, make_optimizer, make_phases, set_learning_rate
 from styleforge.training.progress import SampleGrid, TickReport
 from styleforge.training.report import TickStats
 from styleforge.training.resolve import resolve_run
@@ -200,6 +200,8 @@ class Trainer:
         if plan.reset_optimizers:
             for opt in (self.opt_G, self.opt_D):
                 opt.state.clear()
+        set_learning_rate(self.opt_G, plan.lr or self.cfg.glr, self.cfg.pl_interval)
+        set_learning_rate(self.opt_D, plan.lr or self.cfg.dlr, self.cfg.r1_interval)
         if plan.batch == self.batch:
             return False
         self.set_batch(plan.batch)

@@ -20,13 +20,24 @@ class Phase:
     interval: int = 1  # runs when batch_idx % interval == 0; its loss is scaled by interval
 
 
+def lazy_ratio(reg_interval: int) -> float:
+    """k / (k + 1) for lazy regularization every k steps (1 without)."""
+    return reg_interval / (reg_interval + 1) if reg_interval else 1.0
+
+
 def make_optimizer(
     module: torch.nn.Module, lr: float, betas: tuple[float, float], eps: float, reg_interval: int
 ) -> torch.optim.Adam:
-    ratio = reg_interval / (reg_interval + 1) if reg_interval else 1.0
+    ratio = lazy_ratio(reg_interval)
     return torch.optim.Adam(
         module.parameters(), lr=lr * ratio, betas=(betas[0] ** ratio, betas[1] ** ratio), eps=eps
     )
+
+
+def set_learning_rate(opt: torch.optim.Optimizer, lr: float, reg_interval: int) -> None:
+    """A new learning rate (e.g. per resolution while growing), with the same lazy-regularization ratio."""
+    for group in opt.param_groups:
+        group["lr"] = lr * lazy_ratio(reg_interval)
 
 
 def make_phases(name: str, module: torch.nn.Module, opt: torch.optim.Optimizer, reg_interval: int) -> list[Phase]:

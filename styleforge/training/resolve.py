@@ -83,17 +83,18 @@ def check_components(cfg: TrainConfig, spec: NetworkSpec) -> None:
             except (TypeError, ValueError, UserError) as e:
                 given = f" with --{kind}-kwargs '{json.dumps(extra)}'" if extra else ""
                 raise UserError(f"--{kind} {name}{given}: {e}") from None
-    reason = loss_class.incompatibility(cfg, G_class, D_class)
-    for reg_name in REGULARIZERS.names():
-        reg_class = REGULARIZERS.get(reg_name)
-        if reason is None and getattr(cfg, reg_class.option):
-            reason = reg_class.incompatibility(cfg, loss_class, G_class, D_class)
-            if reason is not None:
-                reason = f"{option(reg_class.option)} with --loss {cfg.loss}: {reason}"
     if cfg.sel and not getattr(G_class, "supports_sel", False):
-        reason = f"--sel: --g {cfg.g} has no spatial encoding layers (use --g stylegan2)"
+        raise UserError(f"--sel: --g {cfg.g} has no spatial encoding layers (--g stylegan2 has)")
+    reason = loss_class.incompatibility(cfg, G_class, D_class)
     if reason is not None:
         raise UserError(reason)
+    for reg_name in REGULARIZERS.names():
+        reg_class = REGULARIZERS.get(reg_name)
+        if not getattr(cfg, reg_class.option):
+            continue
+        reason = reg_class.incompatibility(cfg, loss_class, G_class, D_class)
+        if reason is not None:
+            raise UserError(f"{option(reg_class.option)} with --loss {cfg.loss} (--g {cfg.g} --d {cfg.d}): {reason}")
 
 
 def find_resume_checkpoint(resume: str, outdir: Path, log: Callable[[str], None]) -> ckpt_io.Checkpoint:

@@ -20,6 +20,7 @@ import torch
 class StepPlan:
     batch: int  # global batch of this step (all ranks)
     reset_optimizers: bool = False  # clear the optimizers' state (moments, step counts) before this step
+    lr: float | None = None  # learning rate of G and D for this step (None: the configured ones)
 
 
 class Schedule:
@@ -53,4 +54,5 @@ def make_schedule(cfg: Any, networks: list[torch.nn.Module], img_resolution: int
 
     return ProgressiveGrowing(networks, img_resolution, init_res=cfg.grow_init_res, stable_kimg=cfg.grow_stable_kimg,
                               fade_kimg=cfg.grow_fade_kimg, batch=cfg.batch,
-                              batch_per_res={int(res): batch for res, batch in cfg.grow_batch.items()})
+                              batch_per_res={int(res): batch for res, batch in cfg.grow_batch.items()},
+                              lr_per_res={int(res): lr for res, lr in cfg.grow_lr.items()})
