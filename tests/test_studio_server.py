@@ -5,6 +5,7 @@ import json
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -153,8 +154,6 @@ def test_multiscale_networks_send_every_scale(tmp_path):
 def test_studio_command_errors(tmp_path, capsys, network_file):
     assert main(["studio", "--network", str(network_file), "--port", "70000"]) == 2
     assert "--port 70000" in capsys.readouterr().err
-    import socket
-
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
     taken.listen(1)
@@ -164,6 +163,54 @@ def test_studio_command_errors(tmp_path, capsys, network_file):
         assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
     finally:
         taken.close()
+    (tmp_path / "file").write_text("mine")
+    # (--host: were the folder not checked first, the server would fail to start, instead of serving forever)
+    assert main(["studio", "--network", str(network_file), "--outdir", str(tmp_path / "file"), "--host", "256.0.0.1",
+                 "--port", "0"]) == 2
+    assert f"--outdir {tmp_path / 'file'}: is a file" in capsys.readouterr().err
+    assert (tmp_path / "file").read_text() == "mine"
+
+
+def test_a_chunked_body_is_refused_at_the_limit_without_reading_the_rest(served):
+    """The server answers 413 once a chunked body passes the limit, while the client is still sending: reading
+    the whole body first (memory growing with it) would leave this client waiting for a reply."""
+    _, url = served
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"POST /api/render HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n")
+        chunk = b"x" * 16384
+        for _ in range(MAX_BODY_BYTES // len(chunk) + 2):  # past the limit; the body's end never comes
+            sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        reply = b""
+        while b"}" not in reply:  # the headers and the JSON message may come in separate packets
+            reply += sock.recv(4096) or b"}"
+    assert reply.startswith(b"HTTP/1.1 413") and b"settings are at most" in reply
+
+
+def test_deeply_nested_json_is_a_400(served):
+    _, url = served
+    for route in ("/api/render", "/api/save"):
+        status, out = request(url + route, b"[" * 32000 + b"]" * 32000)
+        assert status == 400 and "nested too deeply" in out["error"]
+
+
+def test_save_never_writes_through_a_planted_link(served, tmp_path):
+    """A link planted in the output folder, dangling or not, is skipped: the files are created exclusively."""
+    studio, url = served
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    first = int(request(url + "/api/save", {"seed": 1})[1]["image_file"][-8:-4])
+    planted = [studio.outdir / f"studio-{first + 1:04d}.json", studio.outdir / f"studio-{first + 2:04d}.png"]
+    planted[0].symlink_to(outside / "victim.json")  # dangling: os.path.exists() says it is not there
+    (outside / "existing.png").write_bytes(b"keep")
+    planted[1].symlink_to(outside / "existing.png")
+    status, saved = request(url + "/api/save", {"seed": 2})
+    assert status == 200 and saved["image_file"].endswith(f"studio-{first + 3:04d}.png")
+    assert sorted(p.name for p in outside.iterdir()) == ["existing.png"]
+    assert (outside / "existing.png").read_bytes() == b"keep"
+    assert not (studio.outdir / f"studio-{first + 1:04d}.png").exists()  # the half of a refused pair is removed
+    assert json.loads(open(saved["settings_file"]).read())["settings"]["seed"] == 2
 
 
 def test_studio_command_serves_the_page_and_reports_an_unloadable_network(tmp_path):

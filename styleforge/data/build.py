@@ -122,6 +122,7 @@ def build_dataset(
     wide_aspect: float = 4 / 3,
     compress_level: int = 0,
     progress: bool = False,
+    overwrite: bool = False,
 ) -> DatasetSummary:
     """Converts `source` into a data set at `dest` (`.zip` or folder) and returns what was written.
 
@@ -131,18 +132,20 @@ def build_dataset(
         top-level sub-folder, sorted by name); None: json when the source has labels, else none.
     max_images: stop after writing this many. on_error: "fail" (UserError) or "skip" bad images.
     compress_level: PNG zlib level; 0 (the official tool's choice) makes the fastest-decoding files.
+    overwrite: replace an existing ZIP or data set folder at `dest` (otherwise refused before any work).
     """
     _check_options(resolution, transform, resize_filter, channels, labels, max_images, on_error, compress_level)
     warnings: list[str] = []
     skipped: list[str] = []
     rows: list[list] = []
-    with open_source(source) as src:
+    output = AtomicOutput(dest, overwrite)  # checks the destination before any work
+    with open_source(source) as src, output as out:
         if not src.names:
             raise UserError(f"{src.location}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)} files)")
         labeling = _resolve_labels(src, labels, on_error, warnings)
         shaper = _Shaper(resolution or src.default_resolution, channels, transform, resize_filter, wide_aspect,
                          src.allows_upscale)
-        with AtomicOutput(dest) as out, tqdm(total=len(src.names), disable=not progress, unit="img") as bar:
+        with tqdm(total=len(src.names), disable=not progress, unit="img") as bar:
             for name in src.names:
                 if max_images is not None and len(rows) >= max_images:
                     break

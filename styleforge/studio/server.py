@@ -16,6 +16,7 @@ import io
 import ipaddress
 import json
 import logging
+import os
 import socket
 import threading
 import time
@@ -37,8 +38,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import styleforge
-from styleforge.errors import UserError
-from styleforge.images import save_image
+from styleforge.errors import UserError, os_error_message
 from styleforge.studio.network_info import NetworkInfo, describe
 from styleforge.studio.render import Rendered, render
 from styleforge.studio.settings import parse_settings, settings_document
@@ -57,11 +57,41 @@ class RequestError(Exception):
         self.status = status
 
 
+def png_bytes(image: np.ndarray, compress_level: int) -> bytes:
+    """[H, W, C] uint8 -> a PNG file's bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image).save(buffer, format="PNG",
+                                                                           compress_level=compress_level)
+    return buffer.getvalue()
+
+
 def png_data_url(image: np.ndarray) -> str:
     """[H, W, C] uint8 -> 'data:image/png;base64,...' (fast zlib level: the pixels are the same)."""
-    buffer = io.BytesIO()
-    Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image).save(buffer, format="PNG", compress_level=1)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(png_bytes(image, compress_level=1)).decode("ascii")
+
+
+def create_new_file(path: Path) -> int:
+    """A descriptor of `path`, created for writing; FileExistsError when anything is there already, a symlink
+    (even a dangling one) included, so a link planted in the output folder is never written through."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+
+
+def claim_numbered_pair(folder: Path, stem: str, suffixes: tuple[str, str]) -> tuple[list[Path], list[int]]:
+    """The first free `<stem>-NNNN<suffix>` pair in `folder`, both files created exclusively (no race with
+    another writer, no existing file or link reused), as paths and open descriptors."""
+    number = 1
+    while True:
+        paths = [folder / f"{stem}-{number:04d}{suffix}" for suffix in suffixes]
+        fds: list[int] = []
+        try:
+            for path in paths:
+                fds.append(create_new_file(path))
+            return paths, fds
+        except FileExistsError:
+            for path, fd in zip(paths, fds):
+                os.close(fd)
+                path.unlink()
+            number += 1
 
 
 class Studio:
@@ -125,14 +155,12 @@ class Studio:
         with self.lock:
             rendered = self._render(payload)
             self.outdir.mkdir(parents=True, exist_ok=True)
-            number = 1
-            while any((self.outdir / f"studio-{number:04d}{suffix}").exists() for suffix in (".png", ".json")):
-                number += 1
-            image_file = self.outdir / f"studio-{number:04d}.png"
-            settings_file = image_file.with_suffix(".json")
+            (image_file, settings_file), fds = claim_numbered_pair(self.outdir, "studio", (".png", ".json"))
             doc = settings_document(rendered.settings, self.network, settings_file, image_file, self.device)
-            save_image(rendered.image, image_file)
-            settings_file.write_text(json.dumps(doc, indent=2) + "\n")
+            for fd, data in zip(fds, (png_bytes(rendered.image, compress_level=6),
+                                      (json.dumps(doc, indent=2) + "\n").encode())):
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
         return {"image_file": str(image_file), "settings_file": str(settings_file), **doc}
 
     def reload(self, payload: Any) -> dict:
@@ -156,13 +184,17 @@ async def read_json(request: Request) -> Any:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:  # refused before it is read
         raise RequestError(413, too_large(int(declared)))
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:  # a chunked body has no length header
-        raise RequestError(413, too_large(len(body)))
+    body = bytearray()
+    async for chunk in request.stream():  # a chunked body has no length header: stop reading at the limit
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise RequestError(413, f"request body over {MAX_BODY_BYTES} bytes; settings are at most that")
     try:
-        return json.loads(body or b"null", parse_constant=_reject_constant)
+        return json.loads(bytes(body) or b"null", parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as e:
         raise RequestError(400, f"malformed JSON: {e}") from e
+    except RecursionError:
+        raise RequestError(400, "malformed JSON: nested too deeply") from None
 
 
 def json_endpoint(handler: Callable[[Any], dict], method: str) -> Callable:
@@ -177,6 +209,8 @@ def json_endpoint(handler: Callable[[Any], dict], method: str) -> Callable:
             return JSONResponse({"error": str(e)}, status_code=e.status)
         except UserError as e:
             return JSONResponse({"error": str(e)}, status_code=400)
+        except OSError as e:  # e.g. the output folder is read-only or full: the server's fault, said plainly
+            return JSONResponse({"error": os_error_message(e)}, status_code=500)
         except Exception as e:
             log.exception("studio request %s failed", request.url.path)
             return JSONResponse({"error": f"internal error: {type(e).__name__}: {e}"}, status_code=500)

@@ -34,6 +34,8 @@ def _aspect(text: str) -> float:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", required=True, help="folder of images (recursive), ZIP, LMDB folder, or builtin:digits")
     p.add_argument("--dest", required=True, help="output .zip, or a new/empty folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --dest ZIP or data set folder (once the new one is complete)")
     p.add_argument("--resolution", type=int, help="output size (power of two); default: the sources' size "
                    "(builtin:digits: 32)")
     p.add_argument("--transform", choices=TRANSFORMS, default="none",
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         args.source, args.dest, resolution=args.resolution, transform=args.transform,
         resize_filter=args.resize_filter, channels=args.channels, labels=args.labels,
         max_images=args.max_images, on_error=args.on_error, wide_aspect=args.wide_aspect,
-        compress_level=args.compress_level, progress=True,
+        compress_level=args.compress_level, progress=True, overwrite=args.overwrite,
     )
     for warning in summary.warnings:
         print(f"warning: {warning}")

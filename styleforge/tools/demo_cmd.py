@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import math
+
+from styleforge.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,8 +15,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuses bad values before the demo writes anything."""
+    if not (math.isfinite(args.minutes) and args.minutes > 0):
+        raise UserError(f"--minutes {args.minutes}: must be a positive number")
+    if args.resolution < 4 or args.resolution & (args.resolution - 1):
+        raise UserError(f"--resolution {args.resolution}: must be a power of two >= 4")
+    if args.seed < 0:
+        raise UserError(f"--seed {args.seed}: must be >= 0")
+
+
 def run(args: argparse.Namespace) -> int:
     from styleforge.tools.demo import run_demo
+
+    check_arguments(args)
 
     run_demo(args.outdir, minutes=args.minutes, resolution=args.resolution, seed=args.seed)
     return 0

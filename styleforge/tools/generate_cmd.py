@@ -34,10 +34,12 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--network", required=True, metavar="FILE",
                         help="network file or training checkpoint (.safetensors); G_ema is used")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--no-verify", dest="verify", action="store_false",
+                        help="skip the check of the file's SHA-256 checksums (faster loading of large files)")
 
 
 def load_generator(args: argparse.Namespace):
-    return styleforge.load(args.network, device=args.device or default_device())
+    return styleforge.load(args.network, device=args.device or default_device(), verify=args.verify)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

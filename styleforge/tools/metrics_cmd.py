@@ -29,6 +29,8 @@ from styleforge.registry import METRICS
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--network", required=True, help="network file or training checkpoint (uses G_ema)")
+    parser.add_argument("--no-verify", dest="verify", action="store_false",
+                        help="skip the check of the network file's SHA-256 checksums (faster loading)")
     parser.add_argument("--data", help="training data set (ZIP or folder of images) to compare with")
     parser.add_argument("--metrics", default="fid50k_full", help="comma-separated metric names (default %(default)s)")
     parser.add_argument("--detector", help="feature network file instead of the standard one")
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"unknown metric(s) {', '.join(unknown)}; choose from: {', '.join(METRICS.names())}")
     if args.num_gen is not None and args.num_gen < 2:
         raise UserError(f"--num-gen must be at least 2, got {args.num_gen}")
-    G = styleforge.load(args.network, device=args.device)
+    G = styleforge.load(args.network, device=args.device, verify=args.verify)
     for name in names:
         result = compute_metric(
             name, G, args.data, args.device, detector=args.detector, num_gen=args.num_gen,

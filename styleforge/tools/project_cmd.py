@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from styleforge.errors import UserError
 from styleforge.images import save_image
 from styleforge.tools.generate_cmd import add_network_arguments, load_generator
 from styleforge.tools.projector import (
@@ -44,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.steps < 1:
+        raise UserError(f"--steps {args.steps}: must be at least 1")
     G = load_generator(args)
     target = load_target(args.target, G)
     projection = project(G, target, w_plus=args.w_plus, settings=ProjectionSettings(num_steps=args.steps),

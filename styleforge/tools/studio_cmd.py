@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from styleforge.errors import UserError
 from styleforge.tools.generate_cmd import add_network_arguments
@@ -36,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"the studio needs the `studio` extra: pip install 'styleforge[studio]' ({e})") from e
     if not 0 <= args.port < 65536:
         raise UserError(f"--port {args.port}: must be in [0, 65535]")
+    if Path(args.outdir).exists() and not Path(args.outdir).is_dir():
+        raise UserError(f"--outdir {args.outdir}: is a file; 'Save' needs a folder")
     studio = server.Studio(args.network, device=args.device or str(default_device()), outdir=args.outdir)
     if studio.load_error:
         print(f"styleforge studio: warning: {studio.load_error}\n  (the page shows this; fix the file and press "

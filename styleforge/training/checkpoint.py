@@ -2,14 +2,15 @@
 
 Tensors: the networks (`G.*`, `D.*`, `G_ema.*`), optimizer state (`opt_G.state.<i>.<name>`), RNG states
 (`rng.*`) and any extra state (`extra.*`: loss and augmentation). Metadata (JSON strings): the networks'
-names and configs, optimizer param groups, progress (cur_nimg, tick, ...), the training config and a
-SHA-256 over all tensor bytes, so a truncated or corrupted file is refused instead of resuming from garbage.
+names and configs, optimizer param groups, progress (cur_nimg, tick, ...), the training config and
+SHA-256 checksums over the tensors and over the metadata (see `networks.persistence`), so a truncated,
+corrupted or edited file is refused instead of resuming from garbage. Checkpoints written before the
+metadata checksum existed are verified by their tensor checksum alone and still resume.
 Nothing in the file is code: loading never unpickles.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -21,7 +22,15 @@ import torch
 from safetensors import safe_open
 
 from styleforge.errors import UserError
-from styleforge.networks.persistence import pack_networks, read_metadata, save_file_atomic
+from styleforge.networks.persistence import (
+    content_hash,  # noqa: F401  (part of this module's API)
+    described_networks,
+    metadata_json,
+    pack_networks,
+    read_metadata,
+    save_file_atomic,
+    verify_checksums,
+)
 
 CHECKPOINT_DIR = "checkpoints"
 _NAME = re.compile(r"^ckpt-(\d+)\.safetensors$")
@@ -36,15 +45,6 @@ class Checkpoint:
     extra: dict[str, torch.Tensor] = field(default_factory=dict)
     progress: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
-
-
-def content_hash(tensors: dict[str, torch.Tensor]) -> str:
-    digest = hashlib.sha256()
-    for name in sorted(tensors):
-        t = tensors[name].contiguous()
-        digest.update(name.encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
 
 
 def _pack_optimizer(key: str, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -108,9 +108,8 @@ def save_checkpoint(
         optimizers=json.dumps(optimizer_meta),
         progress=json.dumps(progress),
         config=json.dumps(config),
-        sha256=content_hash(tensors),
     )
-    save_file_atomic(tensors, path, metadata)
+    save_file_atomic(tensors, path, metadata)  # adds the checksums
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
@@ -123,14 +122,18 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
             tensors = {name: f.get_tensor(name) for name in f.keys()}
     except Exception as e:  # safetensors raises several types for damaged data
         raise UserError(f"{path}: cannot read the tensors ({e}); the file is truncated or corrupted") from e
-    if content_hash(tensors) != meta.get("sha256"):
-        raise UserError(f"{path}: checksum mismatch; the file is corrupted")
-    ckpt = Checkpoint(path=path, progress=json.loads(meta["progress"]), config=json.loads(meta["config"]))
-    for key in json.loads(meta["networks"]):
+    verify_checksums(path, meta, tensors, required=True)
+    ckpt = Checkpoint(path=path, progress=metadata_json(path, meta, "progress"),
+                      config=metadata_json(path, meta, "config"))
+    for key in described_networks(path, meta):
         prefix = f"{key}."
         ckpt.networks[key] = {n[len(prefix):]: t.to(device) for n, t in tensors.items() if n.startswith(prefix)}
-    for key, described in json.loads(meta["optimizers"]).items():
-        ckpt.optimizers[key] = _unpack_optimizer(key, described, tensors)
+    try:
+        for key, described in metadata_json(path, meta, "optimizers").items():
+            ckpt.optimizers[key] = _unpack_optimizer(key, described, tensors)
+    except (AttributeError, KeyError, TypeError, ValueError) as e:
+        raise UserError(f"{path}: the metadata 'optimizers' does not describe optimizer states ({e!r}); "
+                        "the file is damaged") from None
     for group, target in (("rng.", ckpt.rng), ("extra.", ckpt.extra)):
         target.update({n[len(group):]: t for n, t in tensors.items() if n.startswith(group)})
     return ckpt
