@@ -11,6 +11,7 @@ import dataclasses
 
 import pytest
 import torch
+from registered import builtin_names
 
 import styleforge.augment  # noqa: F401  (registers the components)
 import styleforge.losses  # noqa: F401
@@ -34,7 +35,7 @@ def onehot(n: int, c_dim: int) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("c_dim", [0, 4])
-@pytest.mark.parametrize("name", GENERATORS.names())
+@pytest.mark.parametrize("name", builtin_names(GENERATORS))
 def test_generator_contract(name, c_dim, tmp_path):
     cls = GENERATORS.get(name)
     torch.manual_seed(1)
@@ -64,7 +65,7 @@ def test_generator_contract(name, c_dim, tmp_path):
 
 
 @pytest.mark.parametrize("c_dim", [0, 4])
-@pytest.mark.parametrize("name", DISCRIMINATORS.names())
+@pytest.mark.parametrize("name", builtin_names(DISCRIMINATORS))
 def test_discriminator_contract(name, c_dim, tmp_path):
     cls = DISCRIMINATORS.get(name)
     torch.manual_seed(1)
@@ -85,7 +86,7 @@ def test_discriminator_contract(name, c_dim, tmp_path):
 
 
 @pytest.mark.parametrize("channels", [1, 3])
-@pytest.mark.parametrize("name", AUGMENTATIONS.names())
+@pytest.mark.parametrize("name", builtin_names(AUGMENTATIONS))
 def test_augmentation_contract(name, channels):
     cfg = dataclasses.replace(TrainConfig(), aug=name, aug_p=0.5 if name == "ada" else None)
     aug = AUGMENTATIONS.get(name).from_config(cfg)
@@ -100,10 +101,10 @@ def test_augmentation_contract(name, channels):
     aug.load_training_state(aug.training_state())
 
 
-@pytest.mark.parametrize("name", LOSSES.names())
+@pytest.mark.parametrize("name", builtin_names(LOSSES))
 def test_loss_contract(name):
     cls = LOSSES.get(name)
-    g_name, d_name = next((g, d) for g in GENERATORS.names() for d in DISCRIMINATORS.names()
+    g_name, d_name = next((g, d) for g in builtin_names(GENERATORS) for d in builtin_names(DISCRIMINATORS)
                           if cls.incompatibility(TrainConfig(loss=name, g=g, d=d, aug="none"), GENERATORS.get(g),
                                                  DISCRIMINATORS.get(d)) is None)
     G, D = build_network(GENERATORS.get(g_name), spec()), build_network(DISCRIMINATORS.get(d_name), spec())

@@ -6,6 +6,7 @@ import itertools
 import json
 
 import pytest
+from registered import builtin_names
 
 import styleforge.losses  # noqa: F401  (registers losses and regularizers)
 import styleforge.networks  # noqa: F401
@@ -14,7 +15,7 @@ from styleforge.registry import DISCRIMINATORS, GENERATORS, LOSSES, REGULARIZERS
 from styleforge.training.config import TrainConfig, option
 from styleforge.training.loop import Trainer
 
-PAIRS = list(itertools.product(LOSSES.names(), REGULARIZERS.names()))
+PAIRS = list(itertools.product(builtin_names(LOSSES), builtin_names(REGULARIZERS)))
 
 
 def networks_for(loss: str) -> tuple[str, str]:
@@ -33,7 +34,7 @@ def test_every_loss_with_every_regularizer_trains_or_is_refused(digits, tiny_opt
     reg = REGULARIZERS.get(regularizer)
     g, d = networks_for(loss)
     # Only this regularizer: the others off (the loss's own defaults too).
-    weights = {REGULARIZERS.get(name).option: 0.0 for name in REGULARIZERS.names()}
+    weights = {REGULARIZERS.get(name).option: 0.0 for name in builtin_names(REGULARIZERS)}
     options = {**tiny_options, "data": digits(16), "loss": loss, "g": g, "d": d, "kimg": 0.004,
                **weights, reg.option: 1.0}
     try:
