@@ -18,8 +18,8 @@ from tools_networks import tiny_generator
 import styleforge
 from styleforge.cli import main
 from styleforge.errors import UserError
+from styleforge.official.importer import import_official_pickle
 from styleforge.registry import DISCRIMINATORS
-from styleforge.tools.importer import import_official_pickle
 
 OFFICIAL_CLASS_NAMES = {"StyleGAN2Generator": "Generator", "StyleGAN2Discriminator": "Discriminator"}
 

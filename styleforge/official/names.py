@@ -1,4 +1,4 @@
-"""Official NVlabs StyleGAN2(-ADA) networks -> ours: constructor kwargs and state dicts.
+"""Official PyTorch StyleGAN2(-ADA) networks -> ours: parameter names, constructor kwargs and state dicts.
 
 Our modules mirror the official module tree (NVlabs/stylegan2-ada-pytorch `training/networks.py`,
 also the `networks_stylegan2.py` of NVlabs/stylegan3), so every official parameter and buffer has
