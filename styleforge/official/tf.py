@@ -71,10 +71,11 @@ class TFNetwork:
                 raise UserError(f"component '{key}' of TF network '{self.name}' is a {type(component).__name__}")
         self.variables = {}
         for item in _typed(state, "variables", list):
+            # Session.run gives arrays, and numpy scalars for scalar variables (lod, noise strengths).
             if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
-                    and isinstance(item[1], np.ndarray) and item[1].dtype.kind in "fiub"):
+                    and isinstance(item[1], (np.ndarray, np.generic)) and item[1].dtype.kind in "fiub"):
                 raise UserError(f"TF network '{self.name}' has a variable that is not a (name, numeric array) pair")
-            self.variables[item[0]] = item[1]
+            self.variables[item[0]] = np.asarray(item[1])
 
     def all_variables(self) -> dict[str, np.ndarray]:
         """Own variables and those of the components, under '<component>/' (as legacy.py collects them)."""
@@ -199,7 +200,7 @@ def populate(net: nn.Module, rules: Iterable[Rule], variables: TFVariables) -> N
         if value.shape != tuple(tensor.shape):
             raise UserError(f"TF network '{variables.network}': the value for '{name}' has shape "
                             f"{list(value.shape)}, the converted network needs {list(tensor.shape)}")
-        tensor.copy_(torch.from_numpy(np.ascontiguousarray(value)))
+        tensor.copy_(torch.tensor(value.copy()))  # a copy: flipped views have negative strides
     net.load_state_dict(state)
     variables.check_all_used()
 

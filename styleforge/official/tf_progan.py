@@ -6,7 +6,8 @@ gains to ours. Upsampling: with `fused_scale` (the default) a level's first conv
 convolution whose variable is [kh, kw, out, in] ('Conv0_up'), which equals nearest upsampling + a
 convolution with the kernel, what our upsampling layer computes, so only the layout changes; without it
 ('Conv0') it is nearest upsampling + a correlation, so the kernel is flipped for ours. D's fused
-conv + downscale ('Conv1_down') and its unfused form ('Conv1' + 2x2 pooling) are the same map as ours.
+conv + downscale ('Conv1_down') is our downsampling layer; unfused, D pools after the activation ('Conv1',
+lrelu, 2x2 pooling), which our D does with `pool_after_activation`.
 The discriminator of StyleGAN v1 (D_basic) has the same variables and reuses `convert_progressive_d`.
 """
 
@@ -119,8 +120,10 @@ def convert_discriminator(net: TFNetwork) -> nn.Module:
         raise UserError("a conditional ProGAN D (an auxiliary classifier) has no StyleForge counterpart")
     kwargs = dict(img_resolution=args.get("resolution", 32), img_channels=args.get("num_channels", 1),
                   **channel_kwargs(args, 8192))
-    down = "Conv1_down" if args.get("fused_scale", True) else "Conv1"
-    return convert_progressive_d(net, "progan", args, kwargs, down)
+    fused = args.get("fused_scale", True)
+    if not fused:  # 'Conv1' + lrelu, then 2x2 pooling: the activation comes before the pooling
+        kwargs["pool_after_activation"] = True
+    return convert_progressive_d(net, "progan", args, kwargs, "Conv1_down" if fused else "Conv1")
 
 
 CONVERTERS = {"G_paper": convert_generator, "D_paper": convert_discriminator}

@@ -70,7 +70,8 @@ def convert_generator(net: TFNetwork) -> nn.Module:
     G = GENERATORS.get("stylegan1")(**kwargs)
     R = kwargs["img_resolution"]
     # G_style assigns its own lod to the synthesis network's before every run: one value.
-    v.discard("synthesis/lod")
+    if float(v["synthesis/lod"]) != float(v["lod"]):
+        raise UserError(f"TF network '{net.name}': its lod and its synthesis network's lod differ")
 
     def scope(r: str, i: str) -> str:
         names = ("Const", "Conv") if r == "4" else ("Conv0_up", "Conv1")
