@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from styleforge.errors import UserError
@@ -76,6 +77,9 @@ def read_contents(path: str | os.PathLike) -> PickleContents:
         raise UserError(f"{path}: is a zip archive (torch.save's format: a state dict or another framework's "
                         "checkpoint), not an official network pickle")
     data = read_pickle(path)
+    if isinstance(data, int) and data == torch.serialization.MAGIC_NUMBER:
+        raise UserError(f"{path}: is a torch.save file of the old format (a state dict or another framework's "
+                        "checkpoint), not an official network pickle")
     if isinstance(data, tuple) and len(data) == 3 and all(isinstance(n, TFNetwork) for n in data):
         return PickleContents("TensorFlow", list(NETWORK_KEYS), dict(zip(NETWORK_KEYS, data)))
     if isinstance(data, TFNetwork):
@@ -85,8 +89,9 @@ def read_contents(path: str | os.PathLike) -> PickleContents:
                         "TF tuple (G, D, Gs)")
     contents = PickleContents("PyTorch", [str(k) for k in data], {str(k): v for k, v in data.items()})
     if not contents.networks:
-        raise UserError(f"{path}: holds no networks (keys: {', '.join(contents.keys) or 'none'}); expected G, D "
-                        "or G_ema (a plain state dict or another framework's checkpoint is not an official pickle)")
+        keys = ", ".join(contents.keys[:4]) + (f", ... ({len(contents.keys)} keys)" if len(contents.keys) > 4 else "")
+        raise UserError(f"{path}: holds no networks (keys: {keys or 'none'}); expected G, D or G_ema (a plain "
+                        "state dict or another framework's checkpoint is not an official pickle)")
     for key, net in contents.networks.items():
         if not isinstance(net, OfficialModule):
             raise UserError(f"{path}: '{key}' is a {type(net).__name__}, not an official persistent network")

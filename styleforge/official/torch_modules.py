@@ -91,9 +91,8 @@ TORCH_CLASSES: dict[tuple[str, str], TorchClass] = {
         "LeakyReLU", {"negative_slope": _NUMBER, "inplace": (bool,)}),
     ("torch.nn.modules.container", "Sequential"): TorchClass("Sequential", {}),
 }
-# nn.Module's own fields; the hook dicts must be empty (a pickled hook would be code to run).
+# nn.Module's own fields, besides its hook dicts, which must be empty (a pickled hook would be code to run).
 _MODULE_FIELDS = {"training", "_parameters", "_buffers", "_non_persistent_buffers_set", "_modules"}
-_HOOKS = "_hooks"
 
 
 class TorchModule(OfficialModule):
@@ -119,7 +118,7 @@ class TorchModule(OfficialModule):
             if key in spec.attributes:
                 if type(value) not in spec.attributes[key]:  # exact types: bool is not taken for a number
                     raise UserError(f"{spec.name}.{key} in the pickle is a {type(value).__name__}")
-            elif key.endswith(_HOOKS) or key == "_is_full_backward_hook":
+            elif "_hook" in key:  # the hook dicts, their flags, _is_full_backward_hook
                 if value:
                     raise UserError(f"{spec.name} in the pickle carries hooks ({key}); refusing to load it")
             elif key not in _MODULE_FIELDS:

@@ -129,7 +129,8 @@ class SafeUnpickler(pickle.Unpickler):
         return found
 
     def persistent_load(self, pid: Any) -> Any:
-        raise UserError("the pickle uses persistent ids; it is not an official network pickle")
+        raise UserError("the pickle uses persistent ids (a torch.save file of the old format?); it is not an "
+                        "official network pickle")
 
 
 def read_pickle(path: str | os.PathLike) -> Any:
@@ -143,8 +144,10 @@ def read_pickle(path: str | os.PathLike) -> Any:
             return SafeUnpickler(f, encoding="latin1").load()
     except UserError as e:
         raise UserError(f"{path}: {e}") from e
-    except EOFError as e:
-        raise UserError(f"{path}: the pickle ends too early (truncated file?)") from e
-    except (pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError, KeyError, RuntimeError,
+    except (EOFError, pickle.UnpicklingError) as e:
+        if isinstance(e, EOFError) or "truncated" in str(e):
+            raise UserError(f"{path}: the pickle ends too early (truncated file?)") from e
+        raise UserError(f"{path}: not a readable network pickle ({type(e).__name__}: {e})") from e
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError, RuntimeError,
             MemoryError, OverflowError) as e:
         raise UserError(f"{path}: not a readable network pickle ({type(e).__name__}: {e})") from e

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--pkl needs --out FILE (the StyleForge network file to write)")
     result = import_official_pickle(args.pkl, args.out)
     counts = ", ".join(f"{key} ({n} tensors)" for key, n in result.networks.items())
-    print(f"wrote {result.path} from a {result.format} pickle: {counts}")
+    print(f"wrote {result.path} ({result.format} pickle): {counts}")
     if result.skipped:
         print(f"not imported: {', '.join(result.skipped)}")
     return 0
