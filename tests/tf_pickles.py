@@ -77,6 +77,16 @@ class Numbers:
         return (values.reshape(shape) * scale).astype(np.float32)
 
 
+def mapping_variables(n: Numbers, kw: dict) -> dict:
+    """G_mapping's dense layers (StyleGAN and StyleGAN2 alike)."""
+    mapping = {}
+    for i in range(kw["mapping_layers"]):
+        fin = kw["latent_size"] if i == 0 else kw["mapping_fmaps"]
+        fout = kw["dlatent_size"] if i == kw["mapping_layers"] - 1 else kw["mapping_fmaps"]
+        mapping.update({f"Dense{i}/weight": n(fin, fout), f"Dense{i}/bias": n(fout, scale=0.1)})
+    return mapping
+
+
 def _nf(fmap_base: int, fmap_max: int):
     return lambda stage: int(min(fmap_base / 2.0**stage, fmap_max))
 
@@ -91,11 +101,7 @@ def stylegan2_generator(n: Numbers, sentinel: Path, architecture: str = "skip", 
     kw = dict(SG2_KWARGS, architecture=architecture, **overrides)
     R, C, W, nf = kw["resolution"], kw["num_channels"], kw["dlatent_size"], _nf(kw["fmap_base"], kw["fmap_max"])
     log2 = int(np.log2(R))
-    mapping = {}
-    for i in range(kw["mapping_layers"]):
-        fin = kw["latent_size"] if i == 0 else kw["mapping_fmaps"]
-        fout = W if i == kw["mapping_layers"] - 1 else kw["mapping_fmaps"]
-        mapping.update({f"Dense{i}/weight": n(fin, fout), f"Dense{i}/bias": n(fout, scale=0.1)})
+    mapping = mapping_variables(n, kw)
     synthesis = {f"noise{i}": n(1, 1, 2 ** ((i + 5) // 2), 2 ** ((i + 5) // 2)) for i in range(log2 * 2 - 3)}
 
     def modulated(scope, fin, fout, kernel, noise=True):
@@ -168,11 +174,7 @@ def stylegan1_generator(n: Numbers, sentinel: Path, **overrides):
     kw = dict(SG1_KWARGS, **overrides)
     R, C, W, nf = kw["resolution"], kw["num_channels"], kw["dlatent_size"], _nf(kw["fmap_base"], kw["fmap_max"])
     log2 = int(np.log2(R))
-    mapping = {}
-    for i in range(kw["mapping_layers"]):
-        fin = kw["latent_size"] if i == 0 else kw["mapping_fmaps"]
-        fout = W if i == kw["mapping_layers"] - 1 else kw["mapping_fmaps"]
-        mapping.update({f"Dense{i}/weight": n(fin, fout), f"Dense{i}/bias": n(fout, scale=0.1)})
+    mapping = mapping_variables(n, kw)
     synthesis = {"lod": n(scale=0)}
     synthesis.update({f"noise{i}": n(1, 1, 2 ** (i // 2 + 2), 2 ** (i // 2 + 2)) for i in range(log2 * 2 - 2)})
     synthesis["4x4/Const/const"] = n(1, nf(1), 4, 4)

@@ -28,6 +28,10 @@ from torch import nn
 
 from styleforge.errors import UserError
 
+# Build arguments of the official networks that only choose run-time behaviour or the TF graph's form.
+RUNTIME_ARGS = ("truncation_psi", "truncation_cutoff", "truncation_psi_val", "truncation_cutoff_val",
+                "style_mixing_prob", "structure", "randomize_noise", "fused_modconv", "is_template_graph",
+                "force_clean_graph", "dlatent_broadcast", "is_training", "is_validation", "return_dlatents")
 # (module, name) under which the pickles refer to the Network class.
 TF_NETWORK_CLASSES = {("dnnlib.tflib.network", "Network"), ("tfutil", "Network")}
 _STATE_KEYS = {"version", "name", "static_kwargs", "components", "build_module_src", "build_func_name", "variables"}
@@ -203,6 +207,15 @@ def populate(net: nn.Module, rules: Iterable[Rule], variables: TFVariables) -> N
         tensor.copy_(torch.tensor(value.copy()))  # a copy: flipped views have negative strides
     net.load_state_dict(state)
     variables.check_all_used()
+
+
+def check_generator(net: TFNetwork, func: str, mapping: tuple[str, ...], synthesis: tuple[str, ...]) -> None:
+    """A generator built by `func` with components 'mapping' and 'synthesis' built by one of the given."""
+    check_builds(net, func)
+    for key, funcs in (("mapping", mapping), ("synthesis", synthesis)):
+        if key not in net.components:
+            raise UserError(f"TF network '{net.name}' has no '{key}' component")
+        check_builds(net.components[key], *funcs)
 
 
 def check_builds(net: TFNetwork, *build_funcs: str) -> None:

@@ -20,6 +20,7 @@ from torch import nn
 
 from styleforge.errors import UserError
 from styleforge.official.tf import (
+    RUNTIME_ARGS,
     StaticKwargs,
     TFNetwork,
     TFVariables,
@@ -39,7 +40,7 @@ def channel_kwargs(args: StaticKwargs, fmap_base: int) -> dict:
     args.require("fmap_decay", 1, 1.0)
     args.require("dtype", "float32")
     args.require("use_wscale", True)
-    args.ignore("structure", "is_template_graph")
+    args.ignore(*RUNTIME_ARGS)
     return dict(channel_base=args.get("fmap_base", fmap_base) * 2, channel_max=args.get("fmap_max", 512))
 
 

@@ -19,10 +19,12 @@ from torch import nn
 
 from styleforge.errors import UserError
 from styleforge.official.tf import (
+    RUNTIME_ARGS,
     StaticKwargs,
     TFNetwork,
     TFVariables,
     check_builds,
+    check_generator,
     hwio_to_oihw,
     populate,
     progressive_variables_name,
@@ -31,10 +33,6 @@ from styleforge.official.tf import (
 from styleforge.official.tf_progan import SQRT2, channel_kwargs, conv_layer, convert_progressive_d
 from styleforge.registry import GENERATORS
 
-_RUNTIME = ("truncation_psi", "truncation_cutoff", "truncation_psi_val", "truncation_cutoff_val",
-            "style_mixing_prob", "randomize_noise", "dlatent_broadcast", "force_clean_graph", "is_training",
-            "is_validation")
-
 
 def _fused(fused_scale: bool | str, resolution: int) -> bool:
     """Whether TF built the upsampling convolution of this level as a transposed convolution."""
@@ -42,16 +40,12 @@ def _fused(fused_scale: bool | str, resolution: int) -> bool:
 
 
 def convert_generator(net: TFNetwork) -> nn.Module:
-    check_builds(net, "G_style")
-    for key, func in (("mapping", "G_mapping"), ("synthesis", "G_synthesis")):
-        if key not in net.components:
-            raise UserError(f"TF network '{net.name}' has no '{key}' component")
-        check_builds(net.components[key], func)
+    check_generator(net, "G_style", ("G_mapping",), ("G_synthesis",))
     args = StaticKwargs(net)
     for name, value in (("use_styles", True), ("const_input_layer", True), ("use_pixel_norm", False),
                         ("use_instance_norm", True), ("normalize_latents", True), ("nonlinearity", "lrelu")):
         args.require(name, value)
-    args.ignore(*_RUNTIME)
+    args.ignore(*RUNTIME_ARGS)
     if args.get("label_size", 0):
         raise UserError("a conditional StyleGAN v1 G (labels concatenated to z) has no StyleForge counterpart")
     fused_scale = args.get("fused_scale", "auto")

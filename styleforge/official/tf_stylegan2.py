@@ -18,13 +18,18 @@ import numpy as np
 from torch import nn
 
 from styleforge.errors import UserError
-from styleforge.official.tf import StaticKwargs, TFNetwork, TFVariables, check_builds, hwio_to_oihw, populate
+from styleforge.official.tf import (
+    RUNTIME_ARGS,
+    StaticKwargs,
+    TFNetwork,
+    TFVariables,
+    check_builds,
+    check_generator,
+    hwio_to_oihw,
+    populate,
+)
 from styleforge.registry import DISCRIMINATORS, GENERATORS
 
-# Build arguments that only choose run-time behaviour or the TF graph's form.
-_RUNTIME = ("truncation_psi", "truncation_cutoff", "truncation_psi_val", "truncation_cutoff_val",
-            "style_mixing_prob", "structure", "randomize_noise", "fused_modconv", "is_template_graph",
-            "dlatent_broadcast", "is_training", "is_validation", "return_dlatents")
 _MBSTD_DEFAULT = {"D_stylegan2": 4, "D_main": None}  # group size when the pickle does not name it
 
 
@@ -33,7 +38,7 @@ def _common(args: StaticKwargs) -> None:
     args.require("fmap_decay", 1, 1.0)
     args.require("fmap_min", 1)
     args.require("dtype", "float32")
-    args.ignore(*_RUNTIME)
+    args.ignore(*RUNTIME_ARGS)
 
 
 def generator_kwargs(args: StaticKwargs) -> dict:
@@ -72,11 +77,7 @@ def generator_kwargs(args: StaticKwargs) -> dict:
 
 
 def convert_generator(net: TFNetwork) -> nn.Module:
-    check_builds(net, "G_main")
-    for key, funcs in (("mapping", ("G_mapping",)), ("synthesis", ("G_synthesis_stylegan2", "G_synthesis"))):
-        if key not in net.components:
-            raise UserError(f"TF network '{net.name}' has no '{key}' component")
-        check_builds(net.components[key], *funcs)
+    check_generator(net, "G_main", ("G_mapping",), ("G_synthesis_stylegan2", "G_synthesis"))
     args = StaticKwargs(net)
     kwargs = generator_kwargs(args)
     args.check_all_known()
