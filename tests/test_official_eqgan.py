@@ -73,7 +73,7 @@ def test_a_snapshot_with_torch_nn_members_gives_the_official_images(tmp_path, of
     ("synthesis.b8.conv1.sel.inorm_fn", torch.nn.InstanceNorm2d(8, affine=False, eps=1e-3), "eps=0.001"),
     ("synthesis.b8.conv1.sel.output.0", torch.nn.LeakyReLU(0.1), "negative_slope=0.1"),
     ("synthesis.b8.conv1.sel.inorm_fn", torch.nn.Identity(), "torch.nn.modules.linear.Identity"),
-    ("synthesis.b8.conv1.extra", torch.nn.LeakyReLU(0.2), "'G_ema.synthesis.b8.conv1.extra' is a torch.nn LeakyReLU"),
+    ("synthesis.b8.conv1.extra", torch.nn.LeakyReLU(0.2), "'G_ema.synthesis.b8.conv1.extra' is a torch.nn LeakyReLU;"),
 ])
 def test_torch_nn_members_other_than_the_official_ones_are_refused(tmp_path, official_globals, reference, member,
                                                                    value, message):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,24 +27,15 @@ from torch import nn
 from styleforge.errors import UserError
 from styleforge.networks.persistence import pack_networks, save_file_atomic
 from styleforge.official import tf_progan, tf_stylegan1, tf_stylegan2
-from styleforge.official.names import network_from_official
+from styleforge.official.names import check_supported, network_from_official
 from styleforge.official.tf import TFNetwork
-from styleforge.official.torch_modules import OfficialModule, TorchModule
+from styleforge.official.torch_modules import OfficialModule
 from styleforge.official.unpickler import read_pickle
 
 # Pickle key -> kind of network ("G" or "D"); a TF pickle's (G, D, Gs) get these keys in this order.
 NETWORK_KEYS = {"G": "G", "D": "D", "G_ema": "G"}
 TF_CONVERTERS = {**tf_stylegan2.CONVERTERS, **tf_stylegan1.CONVERTERS, **tf_progan.CONVERTERS}
 TF_FAMILIES = {"G_main": "StyleGAN2", "G_style": "StyleGAN (v1)", "G_paper": "ProGAN"}
-
-# The torch.nn members an official network may hold, where it holds them, with the settings our modules
-# compute (EqGAN-SA's SEL: InstanceNorm2d(C, affine=False), default eps; LeakyReLU(0.2)).
-TORCH_MEMBERS: list[tuple[str, str, dict[str, Any]]] = [
-    (r".*\.sel\.inorm_fn", "InstanceNorm2d", {"eps": 1e-5, "affine": False, "track_running_stats": False}),
-    (r".*\.sel\.(shared|output)", "Sequential", {}),
-    (r".*\.sel\.output\.0", "LeakyReLU", {"negative_slope": 0.2}),
-]
-
 
 @dataclass
 class PickleContents:
@@ -98,31 +88,6 @@ def read_contents(path: str | os.PathLike) -> PickleContents:
     return contents
 
 
-def check_supported(net: OfficialModule, key: str) -> None:
-    """UserError for networks of the family that are not StyleGAN2 (yet), and for torch.nn members that
-    our modules do not compute."""
-    modules = net.modules()
-    if "synthesis.input" in modules or net.class_name == "SynthesisInput":
-        raise UserError(f"'{key}' is a StyleGAN3 (alias-free) network; only StyleGAN2 networks can be imported")
-    expected = "Generator" if NETWORK_KEYS[key] == "G" else "Discriminator"
-    if net.class_name != expected:
-        raise UserError(f"'{key}' is a {net.class_name}, expected an official StyleGAN2 {expected}")
-    for name, module in modules.items():
-        if isinstance(module, TorchModule):
-            check_torch_member(f"{key}.{name}", module)
-
-
-def check_torch_member(name: str, module: TorchModule) -> None:
-    for pattern, class_name, settings in TORCH_MEMBERS:
-        if re.fullmatch(pattern, name) and module.class_name == class_name:
-            for setting, value in settings.items():
-                if module.config[setting] != value:
-                    raise UserError(f"'{name}' is a {class_name} with {setting}={module.config[setting]}; "
-                                    f"StyleForge's layer computes {setting}={value}")
-            return
-    raise UserError(f"'{name}' is a torch.nn {module.class_name}, which the official network has not there")
-
-
 def convert_network(net: OfficialModule | TFNetwork, key: str) -> nn.Module:
     """Our network with the official network's arguments and every one of its tensors."""
     if isinstance(net, TFNetwork):
@@ -131,7 +96,7 @@ def convert_network(net: OfficialModule | TFNetwork, key: str) -> nn.Module:
             raise UserError(f"'{key}' is a TF network built by {net.build_func_name}, which StyleForge cannot "
                             f"convert (known: {', '.join(sorted(TF_CONVERTERS))})")
         return convert(net)
-    check_supported(net, key)
+    check_supported(net, key, NETWORK_KEYS[key])
     return network_from_official(net.init_kwargs, net.state_dict(), NETWORK_KEYS[key])
 
 

@@ -121,10 +121,6 @@ class TFVariables:
     def __contains__(self, name: str) -> bool:
         return name in self.values
 
-    def discard(self, name: str) -> None:
-        """Marks a variable as handled without using it (it carries nothing the converted network needs)."""
-        self.used.add(name)
-
     def check_all_used(self) -> None:
         unused = sorted(set(self.values) - self.used)
         if unused:
@@ -192,19 +188,20 @@ def populate(net: nn.Module, rules: Iterable[Rule], variables: TFVariables) -> N
     """Sets every tensor of `net` from the first rule whose pattern matches its name: rule(*groups) gives the
     value (None keeps ours, e.g. fixed resampling filters); then checks that every TF variable was used."""
     rules = list(rules)
-    state = net.state_dict()
-    for name, tensor in state.items():
+    state = {}
+    for name, tensor in net.state_dict().items():
         match, fn = next(((m, fn) for m, fn in ((re.fullmatch(p, name), fn) for p, fn in rules) if m), (None, None))
         if match is None:
             raise UserError(f"no TF variable maps to '{name}' of the converted network")
         value = fn(*match.groups()) if fn is not None else None
         if value is None:
+            state[name] = tensor
             continue
         value = np.asarray(value, dtype=np.float32)
         if value.shape != tuple(tensor.shape):
             raise UserError(f"TF network '{variables.network}': the value for '{name}' has shape "
                             f"{list(value.shape)}, the converted network needs {list(tensor.shape)}")
-        tensor.copy_(torch.tensor(value.copy()))  # a copy: flipped views have negative strides
+        state[name] = torch.from_numpy(value.copy())  # a copy: flipped views have negative strides
     net.load_state_dict(state)
     variables.check_all_used()
 

@@ -85,9 +85,8 @@ def convert_generator(net: TFNetwork) -> nn.Module:
     if "mapping/LabelConcat/weight" in v:
         raise UserError("a conditional NVlabs/stylegan2 G (labels concatenated to z, LabelConcat) has no "
                         "StyleForge counterpart; stylegan2-ada's label embedding (LabelEmbed) is supported")
-    if "lod" in v:
-        if float(v["lod"]) != 0:
-            raise UserError(f"TF network '{net.name}' is still growing (lod={float(v['lod'])})")
+    if "lod" in v and float(v["lod"]) != 0:  # G_main's lod matters to progressive synthesis networks only
+        raise UserError(f"TF network '{net.name}' is still growing (lod={float(v['lod'])})")
     G = GENERATORS.get("stylegan2")(**kwargs)
 
     def noise(index: int) -> np.ndarray:
@@ -103,7 +102,7 @@ def convert_generator(net: TFNetwork) -> nn.Module:
         }[key]()
 
     layer = r"(weight|bias|noise_strength|affine\.weight|affine\.bias)"
-    log2 = lambda r: int(math.log2(int(r)))  # noqa: E731
+    log2 = lambda r: int(math.log2(int(r)))
     populate(G, [
         (r"mapping\.w_avg", lambda: v["dlatent_avg"]),
         (r"mapping\.embed\.weight", lambda: v["mapping/LabelEmbed/weight"].T),
