@@ -96,15 +96,16 @@ def main() -> None:
     common = dict(num_channels=3, resolution=16)
     results = {"z": Z, "images": IMAGES}
 
-    g, kw = P.stylegan2_generator(P.Numbers(2), never)
-    def stylegan2_g():
-        with tf.variable_scope("G_mapping"):
-            w = sg2.G_mapping(z(), no_labels(N_IMAGES), latent_size=16, dlatent_size=16, dlatent_broadcast=6,
-                              mapping_layers=2, mapping_fmaps=16)
-        with tf.variable_scope("G_synthesis"):
-            return sg2.G_synthesis_stylegan2(w, dlatent_size=16, fmap_base=64, fmap_max=16, randomize_noise=False,
-                                             **common)
-    results["stylegan2_G"] = run(tf, stylegan2_g, P.variables_of(g), g_scopes)
+    for architecture in ("skip", "resnet"):
+        g, kw = P.stylegan2_generator(P.Numbers(2), never, architecture=architecture)
+        def stylegan2_g(architecture=architecture):
+            with tf.variable_scope("G_mapping"):
+                w = sg2.G_mapping(z(), no_labels(N_IMAGES), latent_size=16, dlatent_size=16, dlatent_broadcast=6,
+                                  mapping_layers=2, mapping_fmaps=16)
+            with tf.variable_scope("G_synthesis"):
+                return sg2.G_synthesis_stylegan2(w, dlatent_size=16, fmap_base=64, fmap_max=16,
+                                                 randomize_noise=False, architecture=architecture, **common)
+        results[f"stylegan2_G_{architecture}"] = run(tf, stylegan2_g, P.variables_of(g), g_scopes)
 
     for fused in ("auto", True, False):
         g, kw = P.stylegan1_generator(P.Numbers(2), never, **({} if fused == "auto" else {"fused_scale": fused}))

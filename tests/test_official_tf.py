@@ -62,7 +62,8 @@ def test_imported_generators_give_the_official_images(tmp_path, sentinel, monkey
 
 
 @pytest.mark.parametrize("case, family, key, kwargs", [
-    ("stylegan2_G", "stylegan2", "G_ema", {}),
+    ("stylegan2_G_skip", "stylegan2", "G_ema", {}),
+    ("stylegan2_G_resnet", "stylegan2", "G_ema", {"architecture": "resnet"}),
     ("stylegan1_G_auto", "stylegan1", "G_ema", {}),
     ("stylegan1_G_True", "stylegan1", "G_ema", {"fused_scale": True}),
     ("stylegan1_G_False", "stylegan1", "G_ema", {"fused_scale": False}),
@@ -82,14 +83,18 @@ def test_imported_networks_give_the_official_tf_codes_outputs(tmp_path, sentinel
     torch.testing.assert_close(got, torch.as_tensor(official[case], dtype=torch.float64), **TOL)
 
 
-@pytest.mark.parametrize("family, fused_scale", [("stylegan1", True), ("stylegan1", False), ("progan", False)])
-def test_upsampling_convolutions_map_fused_and_unfused(tmp_path, sentinel, monkeypatch, family, fused_scale):
+@pytest.mark.parametrize("family, g_kwargs", [
+    ("stylegan1", {"fused_scale": True}), ("stylegan1", {"fused_scale": False}), ("progan", {"fused_scale": False}),
+    ("stylegan2", {"architecture": "resnet"}),
+])
+def test_generator_variants_map(tmp_path, sentinel, monkeypatch, family, g_kwargs):
     """The official transposed convolution (fused_scale) and nearest + conv store their kernels differently;
-    both land as the same images (StyleGAN v1 fuses from 128 px on under 'auto')."""
-    out, nets = imported(tmp_path, family, sentinel, monkeypatch, g_kwargs=dict(fused_scale=fused_scale))
+    both land as the same images (StyleGAN v1 fuses from 128 px on under 'auto'). StyleGAN2's resnet G has
+    upsampling 1x1 skip convolutions."""
+    out, nets = imported(tmp_path, family, sentinel, monkeypatch, g_kwargs=g_kwargs)
     variables, kw = nets["G_ema"]
     z = Numbers(7)(3, kw["latent_size"])
-    expected = REFERENCE_G[family](variables, kw, z, fused_scale=fused_scale)
+    expected = REFERENCE_G[family](variables, kw, z, **{k: v for k, v in g_kwargs.items() if k == "fused_scale"})
     torch.testing.assert_close(generate(styleforge.load(out), z), expected, **TOL)
 
 

@@ -151,15 +151,20 @@ def stylegan2_generator(v, kw, z):
     def torgb(x, scope):
         return add_bias(modulated_conv(v, f"synthesis/{scope}", x, w, demodulate=False), v[f"synthesis/{scope}/bias"])
 
+    architecture = kw.get("architecture", "skip")
     x = t(v["synthesis/4x4/Const/const"]).repeat(z.shape[0], 1, 1, 1)
     x = layer(x, 0, "4x4/Conv")
-    y = torgb(x, "4x4/ToRGB")
+    y = torgb(x, "4x4/ToRGB") if architecture == "skip" else None
     for res in range(3, log2 + 1):
         r = f"{2**res}x{2**res}"
+        skip = x
         x = layer(x, res * 2 - 5, f"{r}/Conv0_up", up=True)
         x = layer(x, res * 2 - 4, f"{r}/Conv1")
-        y = upsample_2d(y) + torgb(x, f"{r}/ToRGB")
-    return y
+        if architecture == "resnet":
+            x = (x + upsample_conv_2d(skip, weight(v[f"synthesis/{r}/Skip/weight"]))) / SQRT2
+        if architecture == "skip":
+            y = upsample_2d(y) + torgb(x, f"{r}/ToRGB")
+    return y if architecture == "skip" else torgb(x, f"{2**log2}x{2**log2}/ToRGB")
 
 
 # ---------------------------------------------------------------- StyleGAN v1 (G_style, G_synthesis, D_basic)
