@@ -106,6 +106,11 @@ def main() -> None:
                 return sg2.G_synthesis_stylegan2(w, dlatent_size=16, fmap_base=64, fmap_max=16,
                                                  randomize_noise=False, architecture=architecture, **common)
         results[f"stylegan2_G_{architecture}"] = run(tf, stylegan2_g, P.variables_of(g), g_scopes)
+    d, kw = P.stylegan2_discriminator(P.Numbers(1), never)
+    def stylegan2_d():
+        with tf.variable_scope("D"):
+            return sg2.D_stylegan2(tf.constant(IMAGES), no_labels(N_SCORES), fmap_base=64, fmap_max=16, **common)
+    results["stylegan2_D"] = run(tf, stylegan2_d, P.variables_of(d), {"D": ""})
 
     for fused in ("auto", True, False):
         g, kw = P.stylegan1_generator(P.Numbers(2), never, **({} if fused == "auto" else {"fused_scale": fused}))

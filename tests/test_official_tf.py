@@ -64,6 +64,7 @@ def test_imported_generators_give_the_official_images(tmp_path, sentinel, monkey
 @pytest.mark.parametrize("case, family, key, kwargs", [
     ("stylegan2_G_skip", "stylegan2", "G_ema", {}),
     ("stylegan2_G_resnet", "stylegan2", "G_ema", {"architecture": "resnet"}),
+    ("stylegan2_D", "stylegan2", "D", {}),
     ("stylegan1_G_auto", "stylegan1", "G_ema", {}),
     ("stylegan1_G_True", "stylegan1", "G_ema", {"fused_scale": True}),
     ("stylegan1_G_False", "stylegan1", "G_ema", {"fused_scale": False}),
