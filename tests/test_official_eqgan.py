@@ -5,6 +5,7 @@ official_numbers.py)."""
 
 import json
 import os
+import pickle
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,38 @@ def test_list_names_eqgan_sa_and_the_dims(tmp_path, official_globals, reference)
     assert lines[0].endswith("EqGAN-SA (PyTorch)") and lines[1] == "keys: G_ema, augment_pipe, training_set_kwargs"
     assert "Generator: 32x32, z_dim 8, w_dim 8, c_dim 0" in lines[2]
     assert lines[3].split() == ["augment_pipe", "None"] and "dict with 1 entries" in lines[4]
+
+
+def _with(module: torch.nn.Module, **attrs) -> torch.nn.Module:
+    for name, value in attrs.items():
+        setattr(module, name, value)
+    return module
+
+
+@pytest.mark.parametrize("module, message", [
+    (_with(torch.nn.InstanceNorm2d(4), eps="1e-5"), "InstanceNorm2d.eps in the pickle is a str"),
+    (_with(torch.nn.InstanceNorm2d(4), affine=1), "InstanceNorm2d.affine in the pickle is a int"),
+    (_with(torch.nn.LeakyReLU(0.2), note=3), "unexpected field 'note'"),
+    (_with(torch.nn.LeakyReLU(0.2), weight=torch.nn.Parameter(torch.ones(1))), "unexpected tensors: weight"),
+    (_with(torch.nn.InstanceNorm2d(4), inner=torch.nn.Sequential()), "holds sub-modules"),
+])
+def test_torch_nn_members_are_checked_against_their_class(tmp_path, module, message):
+    """The state a pickled torch.nn member hands over must be what its class holds."""
+    from styleforge.official.unpickler import read_pickle
+
+    with open(tmp_path / "m.pkl", "wb") as f:
+        pickle.dump({"G": module}, f)
+    with pytest.raises(UserError, match=message):
+        read_pickle(tmp_path / "m.pkl")
+
+
+def test_a_torch_nn_member_keeps_its_settings(tmp_path):
+    from styleforge.official.unpickler import read_pickle
+
+    with open(tmp_path / "m.pkl", "wb") as f:
+        pickle.dump(torch.nn.Sequential(torch.nn.LeakyReLU(0.1), torch.nn.InstanceNorm2d(4, eps=1e-3)), f)
+    seq = read_pickle(tmp_path / "m.pkl")
+    assert seq.class_name == "Sequential" and list(seq.children) == ["0", "1"]
+    assert seq.children["0"].config == {"negative_slope": 0.1, "inplace": False}
+    assert seq.children["1"].config == {"num_features": 4, "eps": 1e-3, "momentum": 0.1, "affine": False,
+                                        "track_running_stats": False}
