@@ -26,8 +26,8 @@ METHODS = {
     "+fsmr": dict(fsmr_weight=0.05),
     "+fsmr (reals+fakes)": dict(fsmr_weight=0.05, fsmr_fakes=True),
     "+sel": dict(sel=True),
-    "+sel+align": dict(sel=True, align_loss=True),
-    "+fsmr+sel+align": dict(fsmr_weight=0.05, sel=True, align_loss=True),
+    "+sel+align": dict(align_weight=1.0),
+    "+fsmr+sel+align": dict(fsmr_weight=0.05, align_weight=1.0),
 }
 
 
@@ -57,7 +57,7 @@ def main() -> None:
         sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
         print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads, {args.res} px, "
               f"batch {args.batch}, cbase {args.cbase}, cmax {args.cmax}; {args.rounds} x {args.steps} timed steps")
-        batches = {name: t._batches() for name, t in trainers.items()}
+        batches = {name: t.batches() for name, t in trainers.items()}
         stats = TickStats()
 
         def steps(name: str, count: int) -> float:

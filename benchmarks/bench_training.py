@@ -34,7 +34,7 @@ CONFIGS = {
 def time_steps(trainer: Trainer, warmup: int, steps: int) -> float:
     """Seconds per kimg over `steps` steps, after `warmup` untimed steps."""
     stats = TickStats()
-    batches = trainer._batches()
+    batches = trainer.batches()
     for _ in range(warmup):
         trainer.train_step([next(batches) for _ in trainer.my_chunks], stats)
     start = time.perf_counter()

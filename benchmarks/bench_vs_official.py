@@ -103,7 +103,7 @@ class OurIteration:
         # (A `Greg` phase every 4 steps stays, as in the official loop, but has nothing to do at pl_weight 0.)
         assert [p.name for p in self.trainer.phases if p.interval == 1] == ["Gmain", "Dboth"]
         self.G, self.D, self.G_ema = self.trainer.G, self.trainer.D, self.trainer.G_ema
-        self.batches = self.trainer._batches()
+        self.batches = self.trainer.batches()
         self.stats = TickStats()
 
     def __call__(self) -> None:

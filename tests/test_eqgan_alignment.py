@@ -4,12 +4,13 @@ import torch
 import torch.nn.functional as F
 
 from styleforge.losses.alignment import (
+    Alignment,
     AttentionAlignment,
     alignment_error,
     block_outputs,
     grad_cam_weights,
 )
-from styleforge.losses.stylegan2 import StyleGAN2Loss
+from styleforge.losses.logistic import LogisticLoss
 from styleforge.networks.discriminator import StyleGAN2Discriminator
 from styleforge.networks.generator import StyleGAN2Generator
 from styleforge.networks.heatmaps import random_heatmaps
@@ -101,7 +102,7 @@ def test_error_takes_the_mean_above_the_threshold_when_more_than_one_element_is_
 
 def test_G_step_adds_the_alignment_loss_and_D_steps_do_not():
     G, D = nets()
-    loss = StyleGAN2Loss(G, D, style_mixing=0, pl_weight=0, align_weight=1.0)
+    loss = LogisticLoss(G, D, regularizers=[Alignment(1.0)], style_mixing=0)
     c = torch.zeros(4, 0)
     G.requires_grad_(True)
     D.requires_grad_(False)

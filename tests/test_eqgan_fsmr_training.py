@@ -38,7 +38,11 @@ def train(options):
 @pytest.mark.parametrize("fsmr, sel, align, aug", list(itertools.product(
     [False, True], [False, True], [False, True], ["none", "ada", "diffaug"])))
 def test_every_combination_trains(digits, tmp_path, fsmr, sel, align, aug):
-    options = {**TINY, "data": digits, "outdir": str(tmp_path), "aug": aug, "sel": sel, "align_loss": align}
+    options = {**TINY, "data": digits, "outdir": str(tmp_path), "aug": aug, "sel": sel, "align_weight": float(align)}
+    if align and not sel:  # the alignment needs the heatmaps of G's spatial encoding layers
+        with pytest.raises(UserError, match="--align-weight.*spatial encoding layers"):
+            Trainer(options, quiet=True)
+        return
     if fsmr:
         options.update(fsmr_weight=0.05, fsmr_fakes=sel)  # fakes too in half the runs
     if aug == "ada":
@@ -69,7 +73,7 @@ def test_fsmr_draws_a_fresh_permutation_and_alpha_at_every_step(digits, tmp_path
 
 
 def test_trained_eqgan_generator_loads_from_the_checkpoint_and_takes_centres(digits, tmp_path):
-    _, run_dir, _ = train({**TINY, "data": digits, "outdir": str(tmp_path), "sel": True, "align_loss": True})
+    _, run_dir, _ = train({**TINY, "data": digits, "outdir": str(tmp_path), "align_weight": 1.0})
     G = load_network(ckpt_io.list_checkpoints(run_dir)[-1])
     z, spec = torch.randn(2, G.z_dim), sample_heatmap_spec(2)
     img = G(z, None, noise_mode="const", centres=spec)
@@ -81,11 +85,13 @@ def test_trained_eqgan_generator_loads_from_the_checkpoint_and_takes_centres(dig
 def test_command_line_options(digits, tmp_path):
     parser = argparse.ArgumentParser()
     train_cmd.add_arguments(parser)
-    args = parser.parse_args(["--data", digits, "--fsmr-weight", "0.05", "--fsmr-fakes", "--sel", "--align-loss"])
+    args = parser.parse_args(["--data", digits, "--fsmr-weight", "0.05", "--fsmr-fakes", "--align-weight", "1"])
     options = train_cmd.user_options(args)
-    assert options == {"data": digits, "fsmr_weight": 0.05, "fsmr_fakes": True, "sel": True, "align_loss": True}
+    assert options == {"data": digits, "fsmr_weight": 0.05, "fsmr_fakes": True, "align_weight": 1.0}
     trainer = Trainer({**TINY, **options, "outdir": str(tmp_path)}, quiet=True)
-    assert trainer.loss.fsmr_weight == 0.05 and trainer.loss.fsmr_fakes and trainer.loss.alignment is not None
+    by_type = {type(reg).__name__: reg for reg in trainer.loss.regularizers}
+    assert by_type["FSMR"].weight == 0.05 and by_type["FSMR"].on_fakes and by_type["Alignment"].weight == 1
+    assert trainer.cfg.sel  # the alignment switches G's spatial encoding layers on
     assert trainer.G.init_kwargs["synthesis_kwargs"]["use_sel"] is True
     with pytest.raises(UserError, match="--fsmr-fakes"):
         Trainer({**TINY, "data": digits, "outdir": str(tmp_path), "fsmr_fakes": True}, quiet=True)

@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from styleforge.losses.fsmr import fsmr_penalty
-from styleforge.losses.stylegan2 import StyleGAN2Loss
+from styleforge.losses.fsmr import FSMR, fsmr_penalty
+from styleforge.losses.logistic import LogisticLoss
 from styleforge.networks.discriminator import StyleGAN2Discriminator
 from styleforge.networks.fsm import FeatureMixing, channel_stats, conv_with_mixing, feature_statistics_mix
 from styleforge.networks.generator import StyleGAN2Generator
@@ -162,8 +162,8 @@ def _phase(loss, phase, G, D, seed=0):
 def test_loss_adds_the_penalty_to_D_only_and_never_to_G():
     torch.manual_seed(0)
     G, D = tiny_G(), tiny_D()
-    plain = StyleGAN2Loss(G, D, style_mixing=0, pl_weight=0)
-    fsmr = StyleGAN2Loss(G, D, style_mixing=0, pl_weight=0, fsmr_weight=0.05, fsmr_fakes=True)
+    plain = LogisticLoss(G, D, style_mixing=0)
+    fsmr = LogisticLoss(G, D, regularizers=[FSMR(0.05, fakes=True)], style_mixing=0)
     G.requires_grad_(True)  # even if G could take gradient in D's phase, it gets none
     stats = _phase(fsmr, "Dmain", G, D)
     assert set(stats) >= {"Loss/fsmr_penalty/real", "Loss/fsmr_penalty/fake"}
@@ -178,7 +178,7 @@ def test_loss_adds_the_penalty_to_D_only_and_never_to_G():
     _phase(plain, "Gmain", G, D)
     assert all(torch.equal(a, p.grad) for a, p in zip(g_grads_fsmr, G.parameters()))
     # Reals only by default.
-    reals_only = StyleGAN2Loss(G, D, style_mixing=0, pl_weight=0, fsmr_weight=0.05)
+    reals_only = LogisticLoss(G, D, regularizers=[FSMR(0.05)], style_mixing=0)
     assert "Loss/fsmr_penalty/fake" not in _phase(reals_only, "Dmain", G, D)
 
 
@@ -199,7 +199,7 @@ def test_both_D_calls_see_the_same_augmented_reals(aug):
 
     augment = AUGMENTATIONS.create(aug, **({"p": 1.0} if aug == "ada" else {}))
     G, D = tiny_G(), RecordingD(tiny_D())
-    loss = StyleGAN2Loss(G, D, augment=augment, style_mixing=0, pl_weight=0, r1_gamma=0, fsmr_weight=0.05)
+    loss = LogisticLoss(G, D, augment=augment, regularizers=[FSMR(0.05)], style_mixing=0)
     _phase(loss, "Dmain", G, D)
     (fake, _), (real_plain, plain_fsm), (real_mixed, mixed_fsm) = D.calls
     assert plain_fsm is None and mixed_fsm is not None

@@ -8,7 +8,7 @@ import json
 
 import pytest
 import torch
-from conformance_data import SKIP_REASON, conformance_dir
+from conformance_data import require_conformance
 
 from styleforge.errors import UserError
 from styleforge.official.names import (
@@ -21,8 +21,7 @@ from styleforge.official.names import (
 TOL = 1e-4
 
 
-DATA = conformance_dir()
-pytestmark = pytest.mark.skipif(DATA is None, reason=SKIP_REASON)
+DATA = require_conformance()
 
 
 def load(name: str) -> dict:
@@ -45,8 +44,10 @@ def G_outputs():
 
 
 def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    """The largest difference, relative to the official tensor's largest magnitude where that is below 1: D's
+    logits and R1 gradients (1e-3 .. 1e-2) would otherwise pass with errors of several percent."""
     assert a.shape == b.shape
-    return (a - b).abs().max().item()
+    return ((a - b).abs().max() / b.abs().max().clamp(max=1)).item()
 
 
 @pytest.mark.parametrize("psi", ["1", "0.7"])

@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from conformance_data import SKIP_REASON, conformance_dir
+from conformance_data import REASON, conformance_dir
 
 import styleforge.networks  # noqa: F401  (registers the networks)
 from styleforge.networks.discriminator import MinibatchStdLayer, StyleGAN2Discriminator
@@ -121,7 +121,7 @@ def test_blocks_are_addressable_by_resolution():
 def _param_count_rows():
     data = conformance_dir()
     if data is None:
-        return [pytest.param(None, marks=pytest.mark.skip(reason=SKIP_REASON))]
+        return [pytest.param(None, marks=pytest.mark.skip(reason=REASON))]
     return json.loads((data / "param_counts.json").read_text())["rows"]
 
 

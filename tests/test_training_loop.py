@@ -67,7 +67,7 @@ def test_resume_repeats_the_uninterrupted_run_step_for_step(digits, tmp_path):
     for a, b in zip(full.G_ema.state_dict().values(), resumed.G_ema.state_dict().values()):
         assert torch.equal(a, b)
     assert resumed.augment.p == full.augment.p > 0
-    assert torch.equal(resumed.loss.pl_mean, full.loss.pl_mean)
+    assert torch.equal(resumed.loss.state_dict()["pl_mean"], full.loss.state_dict()["pl_mean"])
 
 
 def test_resume_latest_skips_a_damaged_checkpoint(digits, tmp_path):
@@ -75,7 +75,7 @@ def test_resume_latest_skips_a_damaged_checkpoint(digits, tmp_path):
     newest = ckpt_io.list_checkpoints(run_dir)[-1]
     newest.write_bytes(newest.read_bytes()[:100])
     resumed = Trainer({"resume": "latest", "outdir": str(tmp_path)}, quiet=True)
-    assert resumed.cur_nimg == 2 * 8 and "skipping damaged checkpoint" in resumed.log_lines[0]
+    assert resumed.cur_nimg == 2 * 8 and "skipping damaged checkpoint" in resumed.log.lines[0]
 
 
 def test_resume_refuses_a_conflicting_option(digits, tmp_path):

@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from styleforge.augment import matrices as M
+from styleforge.augment.adaptive import AdaptiveP
+from styleforge.augment.base import Augmentation
 from styleforge.augment.resample import SYM2, SYM6, downsample2x, grid_sample, upsample2x
 from styleforge.errors import UserError
 from styleforge.registry import AUGMENTATIONS
@@ -118,7 +120,7 @@ class AdaDraw:
 
 
 @AUGMENTATIONS.register("ada")
-class AdaptiveAugment(torch.nn.Module):
+class AdaptiveAugment(Augmentation):
     """ADA augmentation pipeline. `aug(images) -> images`, images [N, C, H, W] in [-1, 1], C in {1, 3} for colour ops.
 
     Args:
@@ -128,8 +130,12 @@ class AdaptiveAugment(torch.nn.Module):
         **overrides: any `AdaOptions` field, e.g. `xflip=0` to disable x-flips or `scale_std=0.3`.
     """
 
-    def __init__(self, preset: str | None = "bgc", p: float = 0.0, **overrides: float):
+    def __init__(self, preset: str | None = "bgc", p: float = 0.0, controller: AdaptiveP | None = None,
+                 **overrides: float):
+        """controller: adapts p during training (`observe`, `end_step`); None keeps p fixed."""
         super().__init__()
+        self.controller = controller
+        self._observed: list[Tensor] = []  # D's logits on reals in the current step
         if preset is not None and preset not in PRESETS:
             raise UserError(f"unknown ADA preset '{preset}'; choose one of: {', '.join(PRESETS)}")
         unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(AdaOptions)})
@@ -160,6 +166,42 @@ class AdaptiveAugment(torch.nn.Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p:g}, ops={[op for op in OPS if getattr(self.options, op)]}"
+
+    # ------------------------------------------------------------------------------------------
+    # Training: p adapts to how much D overfits (unless --aug-p fixes it).
+
+    @classmethod
+    def from_config(cls, cfg) -> AdaptiveAugment:
+        controller = AdaptiveP(cfg.ada_target, cfg.ada_kimg, cfg.ada_interval) if cfg.aug_p is None else None
+        return cls(**{"p": cfg.aug_p or 0.0, **cfg.aug_kwargs}, controller=controller)
+
+    def observe(self, real_logits: Tensor) -> None:
+        if self.controller is not None:
+            self._observed.append(real_logits.detach())
+
+    def end_step(self, batch: int, all_reduce_sum) -> None:
+        """Once per step (one D step, whatever the chunking); every `interval` steps p moves."""
+        if self.controller is None or not self._observed:
+            return
+        self.controller.accumulate(torch.cat(self._observed))
+        self._observed.clear()
+        if self.controller.ready:
+            all_reduce_sum(self.controller.stats)
+            self.p = self.controller.update(self.p, batch)
+
+    def progress(self) -> dict[str, float]:
+        values = {"Progress/augment": self.p}
+        if self.controller is not None and self.controller.last_rt is not None:
+            values["Progress/ada_rt"] = self.controller.last_rt
+        return values
+
+    def training_state(self) -> dict:
+        return {"p": self.p, "controller": self.controller.state_dict() if self.controller is not None else None}
+
+    def load_training_state(self, state: dict) -> None:
+        self.p = state["p"]
+        if self.controller is not None and state.get("controller") is not None:
+            self.controller.load_state_dict(state["controller"])
 
     # ------------------------------------------------------------------------------------------
     # Drawing the parameters.

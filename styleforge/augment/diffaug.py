@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from styleforge.augment.base import Augmentation
 from styleforge.errors import UserError
 from styleforge.registry import AUGMENTATIONS
 
@@ -73,7 +74,7 @@ POLICY_OPS = {
 
 
 @AUGMENTATIONS.register("diffaug")
-class DiffAugment(torch.nn.Module):
+class DiffAugment(Augmentation):
     """DiffAugment. `aug(images) -> images`, images [N, C, H, W] in [-1, 1].
 
     Args:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
+from styleforge.augment.base import Augmentation
 from styleforge.registry import AUGMENTATIONS
 
 
 @AUGMENTATIONS.register("none")
-class NoAugment(torch.nn.Module):
+class NoAugment(Augmentation):
     """Identity: `aug(images) is images`. Takes no arguments."""
 
     def forward(self, images: Tensor) -> Tensor:

@@ -1,3 +1,15 @@
-"""GAN losses and regularizers, one method per training phase; importing this registers them."""
+"""GAN losses (the template in `base.py`, a loss per module) and the regularizers any of them can add;
+importing this registers them all."""
 
-from styleforge.losses import msg, stylegan2, wgangp  # noqa: F401
+from styleforge.losses import (  # noqa: F401
+    alignment,
+    drift,
+    fsmr,
+    gradient_penalty,
+    logistic,
+    msg,
+    path_length,
+    r1,
+    rahinge,
+    wgan,
+)

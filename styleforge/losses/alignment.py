@@ -20,6 +20,9 @@ import torch
 import torch.nn.functional as F
 
 from styleforge.errors import UserError
+from styleforge.losses.regularizers import Regularizer
+from styleforge.networks.heatmaps import random_heatmaps
+from styleforge.registry import REGULARIZERS
 
 ATTENTION_SIZES = (4, 8, 16)  # D feature sizes of heatmap levels 1, 2, 3
 THRESHOLD = 0.25
@@ -98,8 +101,8 @@ class AttentionAlignment:
     """The alignment loss of one D. Usage in G's step:
 
         with alignment.watch() as features:
-            logits, aug_img = run_D(img, c)   # the normal forward, recording D's block outputs
-        loss = alignment(aug_img, c, features, heatmaps)
+            logits = D(img, c)   # the normal forward, recording D's block outputs
+        loss = alignment(img, c, features, heatmaps)
     """
 
     def __init__(self, D: torch.nn.Module, weight: float = 1.0, threshold: float = THRESHOLD):
@@ -125,3 +128,37 @@ class AttentionAlignment:
             target = alignment_target(heatmaps[level - 1].to(cam.dtype), level)
             loss = loss + alignment_error(cam, target, self.threshold)
         return loss * self.weight
+
+
+@REGULARIZERS.register("alignment")
+class Alignment(Regularizer):
+    """--align-weight: EqGAN-SA's alignment of D's attention on fakes with G's heatmaps, in G's main step."""
+
+    option = "align_weight"
+    network = "G"
+    on_generated = True
+    watches = True
+    stat = "Loss/G/align"
+
+    @classmethod
+    def incompatibility(cls, cfg, loss_class, G_class, D_class) -> str | None:
+        if not getattr(G_class, "supports_sel", False):
+            return (f"the alignment needs the heatmaps of G's spatial encoding layers, which --g {cfg.g} does "
+                    "not have (--g stylegan2 has)")
+        if not cfg.sel:
+            return "the alignment needs the heatmaps of G's spatial encoding layers: drop --no-sel"
+        if not getattr(D_class, "has_blocks", False):
+            return f"the alignment records D's block outputs, which --d {cfg.d} does not expose (--d stylegan2 does)"
+        return None
+
+    def generator_inputs(self, loss, batch_size, device) -> dict:
+        return {"heatmap": random_heatmaps(batch_size, loss.G.img_resolution, device)}
+
+    def watch(self, D: torch.nn.Module):
+        return block_outputs(D, ATTENTION_SIZES)
+
+    def penalty(self, loss, scored, stats) -> torch.Tensor:
+        align = AttentionAlignment(loss.D, self.weight)
+        value = align(scored.seen, scored.c, scored.features[self], scored.generated.inputs["heatmap"])
+        stats[self.stat] = (value / self.weight).detach()
+        return value

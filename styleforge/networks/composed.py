@@ -13,6 +13,7 @@ from torch import nn
 
 from styleforge.networks.generator import StyleGAN2Generator
 from styleforge.networks.mapping import MappingNetwork
+from styleforge.networks.spec import NetworkSpec
 
 
 class ComposedGenerator(nn.Module):
@@ -56,10 +57,10 @@ class MappedGenerator(ComposedGenerator):
         self.compose(mapping, synthesis, z_dim, c_dim)
 
     @classmethod
-    def kwargs_from_config(cls, cfg: Any, c_dim: int, img_resolution: int, img_channels: int) -> dict[str, Any]:
-        return dict(z_dim=cfg.z_dim, c_dim=c_dim, w_dim=cfg.w_dim, img_resolution=img_resolution,
-                    img_channels=img_channels, mapping_kwargs=dict(num_layers=cfg.map_layers),
-                    synthesis_kwargs=dict(channel_base=cfg.cbase, channel_max=cfg.cmax))
+    def kwargs_from_spec(cls, spec: NetworkSpec) -> dict[str, Any]:
+        return dict(z_dim=spec.z_dim, c_dim=spec.c_dim, w_dim=spec.w_dim, img_resolution=spec.img_resolution,
+                    img_channels=spec.img_channels, mapping_kwargs=dict(num_layers=spec.mapping_layers),
+                    synthesis_kwargs=dict(channel_base=spec.channel_base, channel_max=spec.channel_max))
 
 
 def channels_per_resolution(img_resolution: int, channel_base: int, channel_max: int) -> dict[int, int]:

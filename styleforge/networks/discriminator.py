@@ -18,6 +18,7 @@ from styleforge.networks.fsm import FeatureMixing, conv_with_mixing
 from styleforge.networks.mapping import MappingNetwork
 from styleforge.networks.persistence import persistent
 from styleforge.networks.precision import Precision
+from styleforge.networks.spec import NetworkSpec
 from styleforge.ops.layers import DEFAULT_FILTER, Conv2dLayer, FullyConnectedLayer
 from styleforge.ops.upfirdn2d import downsample2d, setup_filter
 from styleforge.registry import DISCRIMINATORS
@@ -198,6 +199,16 @@ class StyleGAN2Discriminator(nn.Module):
     to the label `MappingNetwork` (conditional only), epilogue_kwargs to `DiscriminatorEpilogue`
     (mbstd_group_size, mbstd_num_channels).
     """
+
+    supports_feature_mixing = True  # FSMR: forward(..., fsm=FeatureMixing)
+    has_blocks = True  # `blocks` by feature size (EqGAN-SA's alignment hooks them)
+
+    @classmethod
+    def kwargs_from_spec(cls, spec: NetworkSpec) -> dict[str, Any]:
+        return dict(c_dim=spec.c_dim, img_resolution=spec.img_resolution, img_channels=spec.img_channels,
+                    architecture=spec.d_architecture, channel_base=spec.channel_base, channel_max=spec.channel_max,
+                    num_fp16_res=spec.num_fp16_res, conv_clamp=spec.conv_clamp,
+                    epilogue_kwargs=dict(mbstd_group_size=spec.mbstd_group_size))
 
     def __init__(
         self,

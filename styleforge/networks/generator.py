@@ -9,6 +9,7 @@ from torch import nn
 
 from styleforge.networks.mapping import MappingNetwork
 from styleforge.networks.persistence import persistent
+from styleforge.networks.spec import NetworkSpec
 from styleforge.networks.synthesis import SynthesisNetwork
 from styleforge.registry import GENERATORS
 
@@ -31,8 +32,20 @@ class StyleGAN2Generator(nn.Module):
 
     mapping_kwargs go to `MappingNetwork` (num_layers, lr_multiplier, w_avg_beta, ...),
     synthesis_kwargs to `SynthesisNetwork` (channel_base, channel_max, num_fp16_res, conv_clamp,
-    architecture, ...).
+    architecture, use_noise, use_sel, ...).
     """
+
+    supports_sel = True  # EqGAN-SA: synthesis_kwargs use_sel
+
+    @classmethod
+    def kwargs_from_spec(cls, spec: NetworkSpec) -> dict[str, Any]:
+        synthesis = dict(channel_base=spec.channel_base, channel_max=spec.channel_max,
+                         num_fp16_res=spec.num_fp16_res, conv_clamp=spec.conv_clamp, architecture=spec.g_architecture)
+        if spec.use_sel:
+            synthesis["use_sel"] = True
+        return dict(z_dim=spec.z_dim, c_dim=spec.c_dim, w_dim=spec.w_dim, img_resolution=spec.img_resolution,
+                    img_channels=spec.img_channels, mapping_kwargs=dict(num_layers=spec.mapping_layers),
+                    synthesis_kwargs=synthesis)
 
     def __init__(
         self,

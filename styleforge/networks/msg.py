@@ -29,6 +29,7 @@ from styleforge.networks.composed import MappedGenerator, channels_per_resolutio
 from styleforge.networks.discriminator import MinibatchStdLayer
 from styleforge.networks.persistence import persistent
 from styleforge.networks.progan import ProGANDiscriminatorHead, check_img
+from styleforge.networks.spec import NetworkSpec
 from styleforge.networks.synthesis import SynthesisNetwork
 from styleforge.ops.layers import DEFAULT_FILTER, Conv2dLayer
 from styleforge.registry import DISCRIMINATORS, GENERATORS
@@ -84,13 +85,14 @@ class MSGStyleGAN2Generator(MappedGenerator):
     conv_clamp, ...)."""
 
     synthesis_class = MSGSynthesisNetwork
+    emits_all_scales = True
 
     @classmethod
-    def kwargs_from_config(cls, cfg: Any, c_dim: int, img_resolution: int, img_channels: int) -> dict[str, Any]:
-        kwargs = super().kwargs_from_config(cfg, c_dim, img_resolution, img_channels)
+    def kwargs_from_spec(cls, spec: NetworkSpec) -> dict[str, Any]:
+        kwargs = super().kwargs_from_spec(spec)
         # The per-scale ToRGBs replace StyleGAN2's 'skip' outputs: the config's default 'skip' means 'orig' here.
-        kwargs["synthesis_kwargs"].update(num_fp16_res=cfg.fp16_res or 0, conv_clamp=cfg.conv_clamp,
-                                          architecture="resnet" if cfg.g_arch == "resnet" else "orig")
+        kwargs["synthesis_kwargs"].update(num_fp16_res=spec.num_fp16_res, conv_clamp=spec.conv_clamp,
+                                          architecture="resnet" if spec.g_architecture == "resnet" else "orig")
         return kwargs
 
 
@@ -142,6 +144,8 @@ class MSGDiscriminatorBlock(nn.Module):
 @DISCRIMINATORS.register("msg")
 @persistent("discriminator/msg")
 class MSGDiscriminator(nn.Module):
+    reads_all_scales = True
+
     def __init__(self, c_dim: int = 0, img_resolution: int = 256, img_channels: int = 3, channel_base: int = 16384,
                  channel_max: int = 512, combine: str = "cat_lin", mbstd_group_size: int | None = 4,
                  mbstd_num_channels: int = 1, resample_filter: Sequence[float] = DEFAULT_FILTER):
@@ -176,6 +180,7 @@ class MSGDiscriminator(nn.Module):
         return self.b4(self.combine4(x, images[0]), c)
 
     @classmethod
-    def kwargs_from_config(cls, cfg: Any, c_dim: int, img_resolution: int, img_channels: int) -> dict[str, Any]:
-        return dict(c_dim=c_dim, img_resolution=img_resolution, img_channels=img_channels, channel_base=cfg.cbase,
-                    channel_max=cfg.cmax, mbstd_group_size=cfg.mbstd_group)
+    def kwargs_from_spec(cls, spec: NetworkSpec) -> dict[str, Any]:
+        return dict(c_dim=spec.c_dim, img_resolution=spec.img_resolution, img_channels=spec.img_channels,
+                    channel_base=spec.channel_base, channel_max=spec.channel_max,
+                    mbstd_group_size=spec.mbstd_group_size)

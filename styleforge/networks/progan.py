@@ -26,6 +26,7 @@ from styleforge.networks.discriminator import MinibatchStdLayer
 from styleforge.networks.mapping import normalize_2nd_moment
 from styleforge.networks.persistence import persistent
 from styleforge.networks.progressive import add_lod_buffer, grow_input, grow_output
+from styleforge.networks.spec import NetworkSpec
 from styleforge.ops.bias_act import bias_act
 from styleforge.ops.layers import Conv2dLayer, FullyConnectedLayer
 from styleforge.ops.upfirdn2d import filter2d, setup_filter
@@ -135,6 +136,8 @@ class ProGANSynthesis(nn.Module):
 @GENERATORS.register("progan")
 @persistent("generator/progan")
 class ProGANGenerator(ComposedGenerator):
+    emits_all_scales = True
+
     def __init__(self, z_dim: int = 512, c_dim: int = 0, img_resolution: int = 256, img_channels: int = 3,
                  channel_base: int = 16384, channel_max: int = 512):
         super().__init__()
@@ -143,9 +146,9 @@ class ProGANGenerator(ComposedGenerator):
         self.compose(mapping, synthesis, z_dim, c_dim)
 
     @classmethod
-    def kwargs_from_config(cls, cfg: Any, c_dim: int, img_resolution: int, img_channels: int) -> dict[str, Any]:
-        return dict(z_dim=cfg.z_dim, c_dim=c_dim, img_resolution=img_resolution, img_channels=img_channels,
-                    channel_base=cfg.cbase, channel_max=cfg.cmax)
+    def kwargs_from_spec(cls, spec: NetworkSpec) -> dict[str, Any]:
+        return dict(z_dim=spec.z_dim, c_dim=spec.c_dim, img_resolution=spec.img_resolution,
+                    img_channels=spec.img_channels, channel_base=spec.channel_base, channel_max=spec.channel_max)
 
 
 class ProGANDiscriminatorBlock(nn.Module):
@@ -227,6 +230,7 @@ class ProGANDiscriminator(nn.Module):
                           lambda level, x: blocks[level](x) if level else self.b4(x, c))
 
     @classmethod
-    def kwargs_from_config(cls, cfg: Any, c_dim: int, img_resolution: int, img_channels: int) -> dict[str, Any]:
-        return dict(c_dim=c_dim, img_resolution=img_resolution, img_channels=img_channels, channel_base=cfg.cbase,
-                    channel_max=cfg.cmax, mbstd_group_size=cfg.mbstd_group)
+    def kwargs_from_spec(cls, spec: NetworkSpec) -> dict[str, Any]:
+        return dict(c_dim=spec.c_dim, img_resolution=spec.img_resolution, img_channels=spec.img_channels,
+                    channel_base=spec.channel_base, channel_max=spec.channel_max,
+                    mbstd_group_size=spec.mbstd_group_size)

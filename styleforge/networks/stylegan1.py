@@ -157,6 +157,7 @@ class StyleGAN1Generator(MappedGenerator):
     blur_filter, use_noise)."""
 
     synthesis_class = StyleGAN1Synthesis
+    emits_all_scales = True
 
 
 @GENERATORS.register("msg-stylegan1")

@@ -73,18 +73,19 @@ def user_options(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from styleforge.training.distributed import PeerFailure, init_from_env, shutdown
     from styleforge.training.loop import Trainer, TrainingDiverged
+    from styleforge.training.resolve import resolve_run
 
     options = user_options(args)
     if not options.get("data") and not options.get("resume"):
         raise UserError("--data is required (or --resume to continue a run)")
     env = init_from_env()
     try:
-        trainer = Trainer(options, env=env)
-        if args.dry_run:
+        if args.dry_run:  # resolves and checks everything, builds nothing
+            cfg = resolve_run(options, env.world_size).cfg
             if env.is_main:
-                print(trainer.cfg.to_json())
+                print(cfg.to_json())
             return 0
-        trainer.run()
+        Trainer(options, env=env).run()
     except (TrainingDiverged, PeerFailure) as e:
         raise UserError(str(e)) from e
     finally:

@@ -13,7 +13,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import styleforge.losses  # noqa: F401  (registers the losses, whose regularizer weights resolve reads)
+import styleforge.networks  # noqa: F401  (registers the networks, whose capabilities resolve reads)
 from styleforge.errors import UserError
+from styleforge.registry import GENERATORS, LOSSES
 
 PRESETS = ("auto", "stylegan2", "paper256", "paper512", "paper1024", "cifar", "cpu")
 
@@ -50,13 +53,15 @@ class TrainConfig:
     mbstd_group: int | None = None  # minibatch-stddev group size of D
     fp16_res: int | None = None  # reduced precision on the top N resolutions (CUDA only)
     conv_clamp: float | None = None  # clamp of conv outputs (the official fp16 setting: 256)
-    sel: bool = False  # EqGAN-SA: spatial encoding layers fed by random heatmaps in G
+    sel: bool | None = None  # EqGAN-SA: G's spatial encoding layers with random heatmaps (default: with --align-weight)
     g_kwargs: dict[str, Any] = field(default_factory=dict)  # extra generator kwargs (JSON)
     d_kwargs: dict[str, Any] = field(default_factory=dict)  # extra discriminator kwargs (JSON)
     # --- loss and regularisation --------------------------------------------------------------------
     loss: str = "stylegan2"  # loss registry name
-    gamma: float | None = None  # R1 weight
-    r1_interval: int = 16  # lazy regularisation interval of R1 (0: every step, in D main)
+    gamma: float | None = None  # R1 weight (0: off)
+    gp_weight: float | None = None  # WGAN-GP gradient penalty weight (0: off; default: the loss's, 10 for wgangp)
+    drift_weight: float | None = None  # ProGAN's drift penalty on D(reals)^2 (0: off; default: the loss's)
+    r1_interval: int = 16  # lazy regularisation interval of D's regularizers, R1 and GP (0: every step, in D main)
     pl_weight: float | None = None  # path-length regularisation weight (0: off)
     pl_interval: int = 4  # lazy regularisation interval of path length
     pl_decay: float = 0.01  # decay of the path-length running mean
@@ -66,7 +71,7 @@ class TrainConfig:
     ema_rampup: float | None = None  # EMA half-life ramp-up (fraction of cur_nimg), 0 or None: off
     fsmr_weight: float = 0.0  # FSMR: feature-statistics mixing penalty in D's loss (0: off; paper: 0.05)
     fsmr_fakes: bool = False  # FSMR: the penalty on fakes too (default: reals only)
-    align_loss: bool = False  # EqGAN-SA: align D's attention (Grad-CAM) on fakes with G's heatmaps
+    align_weight: float = 0.0  # EqGAN-SA: align D's attention (Grad-CAM) on fakes with G's heatmaps (paper: 1)
     loss_kwargs: dict[str, Any] = field(default_factory=dict)  # extra loss kwargs (JSON)
     # --- progressive growing (ProGAN, StyleGAN v1) ---------------------------------------------------
     grow: bool = False  # grow G and D from grow_init_res, fading in each doubling (--g/--d progan or stylegan1)
@@ -100,6 +105,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        values = upgrade_legacy(values)
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
@@ -110,15 +116,19 @@ class TrainConfig:
         return cfg
 
 
-def loss_options(cfg: TrainConfig) -> dict[str, Any]:
-    """Loss kwargs beyond the StyleGAN2 basics: the family's regularizers that are switched on (so a loss
-    without them still builds when they are off), then `loss_kwargs`, which override."""
-    options: dict[str, Any] = {}
-    if cfg.fsmr_weight:
-        options.update(fsmr_weight=cfg.fsmr_weight, fsmr_fakes=cfg.fsmr_fakes)
-    if cfg.align_loss:
-        options["align_weight"] = 1.0
-    return {**options, **cfg.loss_kwargs}
+def upgrade_legacy(values: dict[str, Any]) -> dict[str, Any]:
+    """A config written by an earlier version (a checkpoint's) in today's names: `align_loss` (a flag) became
+    `align_weight`; WGAN-GP's `loss_kwargs` gp_lambda / drift became `gp_weight` / `drift_weight`."""
+    values = dict(values)
+    if "align_loss" in values:
+        values["align_weight"] = 1.0 if values.pop("align_loss") else 0.0
+    loss_kwargs = dict(values.get("loss_kwargs") or {})
+    for old, new in (("gp_lambda", "gp_weight"), ("drift", "drift_weight")):
+        if old in loss_kwargs:
+            values[new] = loss_kwargs.pop(old)
+    if "loss_kwargs" in values:
+        values["loss_kwargs"] = loss_kwargs
+    return values
 
 
 def preset_values(cfg: str, resolution: int, world_size: int) -> dict[str, Any]:
@@ -154,11 +164,18 @@ COMMON_DEFAULTS = dict(
 
 
 def resolve(cfg: TrainConfig, resolution: int, world_size: int) -> TrainConfig:
-    """Fills the fields the user left at None from the preset, then validates."""
+    """Fills the fields the user left at None, then validates them. Precedence: the user, the loss's
+    regularizer weights (e.g. WGAN-GP's penalty), the preset, what all presets share."""
     values = dataclasses.asdict(cfg)
-    for key, value in {**COMMON_DEFAULTS, **preset_values(cfg.cfg, resolution, world_size)}.items():
+    loss_defaults = LOSSES.get(cfg.loss).default_weights
+    preset = {**COMMON_DEFAULTS, **preset_values(cfg.cfg, resolution, world_size)}
+    for key, value in {**preset, **loss_defaults}.items():
         if values[key] is None:
             values[key] = value
+    for key in ("gp_weight", "drift_weight"):
+        values[key] = values[key] or 0.0
+    if values["sel"] is None:  # the alignment loss aligns with the heatmaps of the spatial encoding layers
+        values["sel"] = values["align_weight"] > 0 and getattr(GENERATORS.get(cfg.g), "supports_sel", False)
     if values["dlr"] is None:
         values["dlr"] = values["glr"]
     if values["batch_gpu"] is None:
@@ -168,10 +185,21 @@ def resolve(cfg: TrainConfig, resolution: int, world_size: int) -> TrainConfig:
     return out
 
 
+def option(name: str) -> str:
+    """The command-line spelling of a config field."""
+    return "--" + name.replace("_", "-")
+
+
 def validate(cfg: TrainConfig, resolution: int, world_size: int) -> None:
+    """Checks every field's value on its own and against the others (not the components: resolve.py)."""
     def bad(msg: str) -> None:
         raise UserError(msg)
 
+    for f in dataclasses.fields(cfg):  # NaN and infinity are no setting of anything (and not JSON)
+        value = getattr(cfg, f.name)
+        numbers = value if isinstance(value, (tuple, list)) else [value]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
+            bad(f"{option(f.name)} must be a finite number (got {value})")
     if not cfg.data:
         bad("--data is required (a data set written by `styleforge dataset`)")
     if resolution < 4 or 2 ** int(math.log2(resolution)) != resolution:
@@ -193,14 +221,23 @@ def validate(cfg: TrainConfig, resolution: int, world_size: int) -> None:
         bad(f"--aug-p fixes the probability of ADA; it has no effect with --aug {cfg.aug}")
     if cfg.aug_p is not None and not 0 <= cfg.aug_p <= 1:
         bad(f"--aug-p must lie in [0, 1] (got {cfg.aug_p})")
-    for name in ("glr", "dlr", "kimg", "tick_kimg", "ema_kimg"):
+    for name in ("glr", "dlr", "kimg", "tick_kimg", "ema_kimg", "time_budget", "eps", "ada_kimg"):
         if getattr(cfg, name) is not None and getattr(cfg, name) <= 0:
-            bad(f"--{name.replace('_', '-')} must be positive (got {getattr(cfg, name)})")
+            bad(f"{option(name)} must be positive (got {getattr(cfg, name)})")
+    for name in ("z_dim", "w_dim", "map_layers", "cbase", "cmax", "grid_seeds", "pl_decay"):
+        if getattr(cfg, name) <= 0:
+            bad(f"{option(name)} must be positive (got {getattr(cfg, name)})")
+    for name in ("seed", "workers", "mbstd_group", "fp16_res", "ada_interval"):
+        if getattr(cfg, name) is not None and getattr(cfg, name) < 0:
+            bad(f"{option(name)} must be >= 0 (got {getattr(cfg, name)})")
+    if not all(0 <= beta < 1 for beta in cfg.betas):
+        bad(f"--betas must lie in [0, 1) (got {cfg.betas})")
     if cfg.fsmr_fakes and not cfg.fsmr_weight:
         bad("--fsmr-fakes applies the FSMR penalty to fakes too; switch it on with --fsmr-weight (e.g. 0.05)")
-    for name in ("gamma", "pl_weight", "style_mixing", "fsmr_weight"):
-        if getattr(cfg, name) < 0:
-            bad(f"--{name.replace('_', '-')} must be >= 0 (got {getattr(cfg, name)})")
+    for name in ("gamma", "gp_weight", "drift_weight", "pl_weight", "style_mixing", "fsmr_weight", "align_weight",
+                 "ema_rampup"):
+        if getattr(cfg, name) is not None and getattr(cfg, name) < 0:
+            bad(f"{option(name)} must be >= 0 (got {getattr(cfg, name)})")
     if not 0 <= cfg.style_mixing <= 1:
         bad(f"--style-mixing is a probability (got {cfg.style_mixing})")
     if cfg.r1_interval < 0 or cfg.pl_interval < 1:
