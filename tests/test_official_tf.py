@@ -204,7 +204,7 @@ def test_list_describes_a_tf_pickle_without_importing(tmp_path, sentinel, monkey
     path, _ = tf_pickle(tmp_path / "ffhq.pkl", "stylegan1", sentinel)
     assert main(["import", "--list", str(path)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].endswith("StyleGAN (v1) (TensorFlow)")
+    assert lines[0].endswith("StyleGAN v1 (TensorFlow)")
     assert lines[1] == "keys: G, D, G_ema"
     assert "TF G_style: 16x16, z_dim 16, w_dim 16, c_dim 0" in lines[2]
     assert "TF D_basic: 16x16" in lines[3]

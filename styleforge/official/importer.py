@@ -35,7 +35,8 @@ from styleforge.official.unpickler import read_pickle
 # Pickle key -> kind of network ("G" or "D"); a TF pickle's (G, D, Gs) get these keys in this order.
 NETWORK_KEYS = {"G": "G", "D": "D", "G_ema": "G"}
 TF_CONVERTERS = {**tf_stylegan2.CONVERTERS, **tf_stylegan1.CONVERTERS, **tf_progan.CONVERTERS}
-TF_FAMILIES = {"G_main": "StyleGAN2", "G_style": "StyleGAN (v1)", "G_paper": "ProGAN"}
+TF_FAMILIES = {"G_main": "StyleGAN2", "G_style": "StyleGAN v1", "G_paper": "ProGAN"}
+
 
 @dataclass
 class PickleContents:
