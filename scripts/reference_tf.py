@@ -1,13 +1,15 @@
 """Recipe for tests/data/tf_official.npz: the official TensorFlow networks on the numbers of tests/tf_pickles.py.
 
-Builds the official build functions' graphs (NVlabs/stylegan2 training/networks_stylegan2.py, NVlabs/stylegan
-training/networks_stylegan.py, progressive_growing_of_gans networks.py) with TensorFlow's v1 API, loads each
+Builds the official build functions' graphs (NVlabs/stylegan2 training/networks_stylegan2.py,
+NVlabs/stylegan2-ada training/networks.py, NVlabs/stylegan training/networks_stylegan.py,
+progressive_growing_of_gans networks.py) with TensorFlow's v1 API, loads each
 variable from the test pickles' numbers (failing if the official code creates a variable the tests do not
 have, or the tests have one it does not create), and records the outputs for fixed inputs.
 tests/test_official_tf.py compares imported networks with them. Needs tensorflow (any 2.x, CPU) and numpy; the
 official code's CUDA ops run as their reference implementations, dnnlib's helpers are stood in for.
 
-    python scripts/reference_tf.py --stylegan2 DIR --stylegan DIR --progan DIR --out tests/data/tf_official.npz
+    python scripts/reference_tf.py --stylegan2 DIR --stylegan2-ada DIR --stylegan DIR --progan DIR \
+        --out tests/data/tf_official.npz
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ def load_module(name: str, path: Path) -> types.ModuleType:
 
 
 def official_modules(args: argparse.Namespace, tf) -> tuple:
-    """The three official network files, importable without dnnlib's TF runtime (stand-ins for its helpers)."""
+    """The official network files, importable without dnnlib's TF runtime (stand-ins for its helpers); each
+    repository's networks with its own ops."""
     def stub(name: str, **attrs) -> types.ModuleType:
         module = types.ModuleType(name)
         module.__path__ = []
@@ -53,12 +56,16 @@ def official_modules(args: argparse.Namespace, tf) -> tuple:
                         lerp_clip=lambda a, b, t: a + (b - a) * tf.clip_by_value(t, 0.0, 1.0),
                         is_tf_expression=lambda x: isinstance(x, (tf.Tensor, tf.Variable, tf.Operation)),
                         custom_ops=stub("dnnlib.tflib.custom_ops"), ops=stub("dnnlib.tflib.ops"))
-    ops = args.stylegan2 / "dnnlib" / "tflib" / "ops"
-    upfirdn = load_module("dnnlib.tflib.ops.upfirdn_2d", ops / "upfirdn_2d.py")
-    upfirdn._upfirdn_2d_cuda = upfirdn._upfirdn_2d_ref
-    bias_act = load_module("dnnlib.tflib.ops.fused_bias_act", ops / "fused_bias_act.py")
-    bias_act._fused_bias_act_cuda = bias_act._fused_bias_act_ref
-    return (load_module("networks_stylegan2", args.stylegan2 / "training" / "networks_stylegan2.py"),
+    def with_ops(repo: Path, name: str, path: Path) -> types.ModuleType:
+        ops = repo / "dnnlib" / "tflib" / "ops"
+        upfirdn = load_module("dnnlib.tflib.ops.upfirdn_2d", ops / "upfirdn_2d.py")
+        upfirdn._upfirdn_2d_cuda = upfirdn._upfirdn_2d_ref
+        bias_act = load_module("dnnlib.tflib.ops.fused_bias_act", ops / "fused_bias_act.py")
+        bias_act._fused_bias_act_cuda = bias_act._fused_bias_act_ref
+        return load_module(name, repo / path)
+
+    return (with_ops(args.stylegan2, "networks_stylegan2", Path("training/networks_stylegan2.py")),
+            with_ops(args.stylegan2_ada, "networks_stylegan2_ada", Path("training/networks.py")),
             load_module("networks_stylegan", args.stylegan / "training" / "networks_stylegan.py"),
             load_module("progan_networks", args.progan / "networks.py"))
 
@@ -81,15 +88,15 @@ def run(tf, build, variables: dict, scopes: dict) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for name in ("stylegan2", "stylegan", "progan"):
-        parser.add_argument(f"--{name}", required=True, type=Path, help=f"a checkout of the official {name} code")
+    for name in ("stylegan2", "stylegan2-ada", "stylegan", "progan"):
+        parser.add_argument(f"--{name}", required=True, type=Path, help=f"a checkout of NVlabs' {name} (TF) code")
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args()
     import tensorflow.compat.v1 as tf
 
     tf.disable_v2_behavior()
     sys.modules["tensorflow"] = tf  # the official code is TF 1 code
-    sg2, sg1, pg = official_modules(args, tf)
+    sg2, ada, sg1, pg = official_modules(args, tf)
     never = Path("never-written")
     z, no_labels = lambda: tf.constant(Z), lambda n: tf.zeros([n, 0])  # made inside each graph
     g_scopes = {"G_mapping": "mapping/", "G_synthesis": "synthesis/"}
@@ -106,6 +113,23 @@ def main() -> None:
                 return sg2.G_synthesis_stylegan2(w, dlatent_size=16, fmap_base=64, fmap_max=16,
                                                  randomize_noise=False, architecture=architecture, **common)
         results[f"stylegan2_G_{architecture}"] = run(tf, stylegan2_g, P.variables_of(g), g_scopes)
+    labels = P.labels({"label_size": 4}, N_IMAGES)
+    g, kw = P.FAMILIES["stylegan2-ada"][1](P.Numbers(2), never)
+    def ada_g():
+        with tf.variable_scope("G_mapping"):
+            w = ada.G_mapping(z(), tf.constant(labels), latent_size=16, label_size=4, dlatent_size=16,
+                              dlatent_broadcast=6, mapping_layers=2, mapping_fmaps=16)
+        with tf.variable_scope("G_synthesis"):
+            return ada.G_synthesis(w, dlatent_size=16, fmap_base=64, fmap_max=16, randomize_noise=False, **common)
+    results["stylegan2_ada_G"] = run(tf, ada_g, P.variables_of(g), g_scopes)
+    d, kw = P.FAMILIES["stylegan2-ada"][2](P.Numbers(1), never)
+    def ada_d():
+        with tf.variable_scope("D"):
+            return ada.D_main(tf.constant(IMAGES), tf.constant(P.labels(kw, N_SCORES)), label_size=4, fmap_base=64,
+                              fmap_max=16, **common)
+    results["stylegan2_ada_D"] = run(tf, ada_d, P.variables_of(d), {"D": ""})
+    results["labels"] = labels
+
     d, kw = P.stylegan2_discriminator(P.Numbers(1), never)
     def stylegan2_d():
         with tf.variable_scope("D"):

@@ -10,7 +10,7 @@ import pytest
 import tf_reference as ref
 import torch
 import torch.nn.functional as F
-from tf_pickles import FAMILIES, Numbers, install_network_class, tf_pickle, tf_value, variables_of, write
+from tf_pickles import FAMILIES, Numbers, install_network_class, labels, tf_pickle, tf_value, variables_of, write
 
 import styleforge
 from styleforge.cli import main
@@ -37,12 +37,14 @@ def imported(tmp_path, family, sentinel, monkeypatch, **kwargs):
     return out, {key: (variables_of(net), kw) for key, (net, kw) in nets.items()}
 
 
-def generate(G, z):
-    return G(torch.as_tensor(z, dtype=torch.float32), None, noise_mode="const").double()
+def generate(G, z, c=None):
+    c = None if c is None else torch.as_tensor(c)
+    return G(torch.as_tensor(z, dtype=torch.float32), c, noise_mode="const").double()
 
 
 REFERENCE_G = {
     "stylegan2": ref.stylegan2_generator,
+    "stylegan2-ada": ref.stylegan2_generator,
     "stylegan1": ref.stylegan1_generator,
     "progan": ref.progan_generator,
 }
@@ -55,16 +57,19 @@ def test_imported_generators_give_the_official_images(tmp_path, sentinel, monkey
     for key in ("G", "G_ema"):  # Gs becomes G_ema; the two hold different numbers
         variables, kw = nets[key]
         G = styleforge.load(out, key=key)
-        assert G.img_resolution == 16 and G.z_dim == kw["latent_size"]
-        expected = REFERENCE_G[family](variables, kw, z)
+        assert G.img_resolution == 16 and G.z_dim == kw["latent_size"] and G.c_dim == kw["label_size"]
+        c = labels(kw, 3)
+        expected = REFERENCE_G[family](variables, kw, z, **({"c": c} if c is not None else {}))
         assert expected.abs().mean() > 0.05  # images of substance, not a vanishing signal
-        torch.testing.assert_close(generate(G, z), expected, **TOL)
+        torch.testing.assert_close(generate(G, z, c), expected, **TOL)
 
 
 @pytest.mark.parametrize("case, family, key, kwargs", [
     ("stylegan2_G_skip", "stylegan2", "G_ema", {}),
     ("stylegan2_G_resnet", "stylegan2", "G_ema", {"architecture": "resnet"}),
     ("stylegan2_D", "stylegan2", "D", {}),
+    ("stylegan2_ada_G", "stylegan2-ada", "G_ema", {}),
+    ("stylegan2_ada_D", "stylegan2-ada", "D", {}),
     ("stylegan1_G_auto", "stylegan1", "G_ema", {}),
     ("stylegan1_G_True", "stylegan1", "G_ema", {"fused_scale": True}),
     ("stylegan1_G_False", "stylegan1", "G_ema", {"fused_scale": False}),
@@ -78,9 +83,14 @@ def test_imported_generators_give_the_official_images(tmp_path, sentinel, monkey
 def test_imported_networks_give_the_official_tf_codes_outputs(tmp_path, sentinel, monkeypatch, case, family, key,
                                                               kwargs):
     official = np.load(OFFICIAL)
-    out, _ = imported(tmp_path, family, sentinel, monkeypatch, **{"g_kwargs" if key == "G_ema" else "d_kwargs": kwargs})
-    net = styleforge.load(out, key=key)
-    got = generate(net, official["z"]) if key == "G_ema" else net(torch.as_tensor(official["images"])).double()
+    which = "g_kwargs" if key == "G_ema" else "d_kwargs"
+    out, nets = imported(tmp_path, family, sentinel, monkeypatch, **{which: kwargs})
+    net, kw = styleforge.load(out, key=key), nets[key][1]
+    if key == "G_ema":
+        got = generate(net, official["z"], labels(kw, len(official["z"])))
+    else:
+        c = labels(kw, len(official["images"]))
+        got = net(torch.as_tensor(official["images"]), None if c is None else torch.as_tensor(c)).double()
     torch.testing.assert_close(got, torch.as_tensor(official[case], dtype=torch.float64), **TOL)
 
 

@@ -11,6 +11,7 @@ numbers. `build_module_src` is code that would create a file if anything execute
 
 from __future__ import annotations
 
+import functools
 import pickle
 import sys
 import types
@@ -77,11 +78,11 @@ class Numbers:
         return (values.reshape(shape) * scale).astype(np.float32)
 
 
-def mapping_variables(n: Numbers, kw: dict) -> dict:
-    """G_mapping's dense layers (StyleGAN and StyleGAN2 alike)."""
+def mapping_variables(n: Numbers, kw: dict, extra_inputs: int = 0) -> dict:
+    """G_mapping's dense layers (StyleGAN and StyleGAN2 alike); `extra_inputs`: embedded label features."""
     mapping = {}
     for i in range(kw["mapping_layers"]):
-        fin = kw["latent_size"] if i == 0 else kw["mapping_fmaps"]
+        fin = kw["latent_size"] + extra_inputs if i == 0 else kw["mapping_fmaps"]
         fout = kw["dlatent_size"] if i == kw["mapping_layers"] - 1 else kw["mapping_fmaps"]
         mapping.update({f"Dense{i}/weight": n(fin, fout), f"Dense{i}/bias": n(fout, scale=0.1)})
     return mapping
@@ -97,11 +98,17 @@ SG2_KWARGS = dict(num_channels=3, resolution=16, label_size=0, latent_size=16, d
                   mapping_fmaps=16, fmap_base=64, fmap_max=16, truncation_psi=0.5)
 
 
-def stylegan2_generator(n: Numbers, sentinel: Path, architecture: str = "skip", **overrides):
+def stylegan2_generator(n: Numbers, sentinel: Path, architecture: str = "skip", ada: bool = False, **overrides):
+    """NVlabs/stylegan2's G (G_synthesis_stylegan2), or with `ada` stylegan2-ada's TF G (G_synthesis; labels
+    through 'LabelEmbed', label_size in the overrides)."""
     kw = dict(SG2_KWARGS, architecture=architecture, **overrides)
     R, C, W, nf = kw["resolution"], kw["num_channels"], kw["dlatent_size"], _nf(kw["fmap_base"], kw["fmap_max"])
     log2 = int(np.log2(R))
-    mapping = mapping_variables(n, kw)
+    embed = {}
+    if kw["label_size"]:  # stylegan2-ada's G_mapping: the embedding has latent_size features
+        embed = {"LabelEmbed/weight": n(kw["label_size"], kw["latent_size"]),
+                 "LabelEmbed/bias": n(kw["latent_size"], scale=0.1)}
+    mapping = {**embed, **mapping_variables(n, kw, extra_inputs=kw["latent_size"] if embed else 0)}
     synthesis = {f"noise{i}": n(1, 1, 2 ** ((i + 5) // 2), 2 ** ((i + 5) // 2)) for i in range(log2 * 2 - 3)}
 
     def modulated(scope, fin, fout, kernel, noise=True):
@@ -124,7 +131,8 @@ def stylegan2_generator(n: Numbers, sentinel: Path, architecture: str = "skip", 
             modulated(f"{r}/ToRGB", nf(res - 1), C, 1, noise=False)
     components = {
         "mapping": network("G_mapping", "G_mapping", dict(kw, dlatent_broadcast=log2 * 2 - 2), mapping, sentinel),
-        "synthesis": network("G_synthesis", "G_synthesis_stylegan2", kw, synthesis, sentinel),
+        "synthesis": network("G_synthesis", "G_synthesis" if ada else "G_synthesis_stylegan2", kw, synthesis,
+                             sentinel),
     }
     own = {"lod": n(scale=0), "dlatent_avg": n(W, scale=0.5)}
     return network("G", "G_main", kw, own, sentinel, components), kw
@@ -144,7 +152,9 @@ def d_head(n: Numbers, v: dict, nf, output: str, outputs: int) -> None:
               f"{output}/weight": n(nf(0), outputs), f"{output}/bias": n(outputs, scale=0.1)})
 
 
-def stylegan2_discriminator(n: Numbers, sentinel: Path, **overrides):
+def stylegan2_discriminator(n: Numbers, sentinel: Path, ada: bool = False, **overrides):
+    """NVlabs/stylegan2's D_stylegan2, or with `ada` stylegan2-ada's TF D_main (labels: 'LabelEmbed' to
+    nf(0) features, projected on 'Output')."""
     kw = {k: v for k, v in SG2_KWARGS.items() if k in ("num_channels", "resolution", "label_size", "fmap_base",
                                                       "fmap_max")}
     kw.update(overrides)
@@ -154,8 +164,11 @@ def stylegan2_discriminator(n: Numbers, sentinel: Path, **overrides):
     for res in range(log2, 2, -1):
         d_block(n, v, 2**res, nf(res - 1), nf(res - 2), "Conv1_down")
         v[f"{2**res}x{2**res}/Skip/weight"] = n(1, 1, nf(res - 1), nf(res - 2))
-    d_head(n, v, nf, "Output", 1)
-    return network("D", "D_stylegan2", kw, v, sentinel), kw
+    labels = kw["label_size"]
+    d_head(n, v, nf, "Output", nf(0) if labels else 1)
+    if labels:
+        v.update({"LabelEmbed/weight": n(labels, nf(0)), "LabelEmbed/bias": n(nf(0), scale=0.1)})
+    return network("D", "D_main" if ada else "D_stylegan2", kw, v, sentinel), kw
 
 
 # ---------------------------------------------------------------- StyleGAN v1 (G_style, D_basic)
@@ -258,6 +271,8 @@ def progan_discriminator(n: Numbers, sentinel: Path, **overrides):
 
 FAMILIES = {
     "stylegan2": ("dnnlib.tflib.network", stylegan2_generator, stylegan2_discriminator),
+    "stylegan2-ada": ("dnnlib.tflib.network", functools.partial(stylegan2_generator, ada=True, label_size=4),
+                      functools.partial(stylegan2_discriminator, ada=True, label_size=4)),
     "stylegan1": ("dnnlib.tflib.network", stylegan1_generator, stylegan1_discriminator),
     "progan": ("tfutil", progan_generator, progan_discriminator),
 }
@@ -272,6 +287,11 @@ def tf_pickle(path: Path, family: str, sentinel: Path, seed: int = 0, protocol: 
     Gs = make_g(Numbers(seed + 2), sentinel, **(g_kwargs or {}))
     write(path, (G[0], D[0], Gs[0]), protocol)
     return path, {"G": G, "D": D, "G_ema": Gs}
+
+
+def labels(kw: dict, n: int) -> np.ndarray | None:
+    """One-hot labels [n, label_size] for a conditional network's inputs, None for an unconditional one."""
+    return np.eye(kw["label_size"], dtype=np.float32)[np.arange(n) % kw["label_size"]] if kw["label_size"] else None
 
 
 def variables_of(net: Network, prefix: str = "") -> dict[str, np.ndarray]:

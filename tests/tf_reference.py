@@ -118,8 +118,11 @@ def upsample_conv_2d(x, w_hwio, k=(1, 3, 3, 1), factor=2):
 
 # ---------------------------------------------------------------- StyleGAN2 (G_main, G_synthesis_stylegan2)
 
-def stylegan2_mapping(v, kw, z):
+def stylegan2_mapping(v, kw, z, c=None):
     x = pixel_norm(t(z))
+    if c is not None:  # stylegan2-ada's G_mapping: embedded, normalized labels after the latents
+        y = t(c) @ weight(v["mapping/LabelEmbed/weight"]) + t(v["mapping/LabelEmbed/bias"])
+        x = torch.cat([x, pixel_norm(y)], dim=1)
     for i in range(kw["mapping_layers"]):
         w = weight(v[f"mapping/Dense{i}/weight"], lrmul=0.01)
         x = lrelu(x @ w + t(v[f"mapping/Dense{i}/bias"]) * 0.01) * SQRT2
@@ -138,10 +141,10 @@ def modulated_conv(v, scope, x, w_latent, up=False, demodulate=True):
     return x
 
 
-def stylegan2_generator(v, kw, z):
+def stylegan2_generator(v, kw, z, c=None):
     R = kw["resolution"]
     log2 = int(math.log2(R))
-    w = stylegan2_mapping(v, kw, z)
+    w = stylegan2_mapping(v, kw, z, c)
 
     def layer(x, idx, scope, up=False):
         x = modulated_conv(v, f"synthesis/{scope}", x, w, up=up)

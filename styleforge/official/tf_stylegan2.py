@@ -38,7 +38,7 @@ def _common(args: StaticKwargs) -> None:
     args.require("fmap_decay", 1, 1.0)
     args.require("fmap_min", 1)
     args.require("dtype", "float32")
-    args.ignore(*RUNTIME_ARGS)
+    args.ignore(*RUNTIME_ARGS, "augment_strength")
 
 
 def generator_kwargs(args: StaticKwargs) -> dict:
@@ -47,17 +47,19 @@ def generator_kwargs(args: StaticKwargs) -> dict:
     args.require("normalize_latents", True)
     args.require("mapping_func", "G_mapping")
     args.require("synthesis_func", "G_synthesis_stylegan2", "G_synthesis")
+    args.require("fmap_const", None)
+    latent_size = args.get("latent_size", 512)
     # None disables the tracking of w_avg: a beta of 1 keeps it fixed (legacy.py).
     w_avg_beta = args.get("w_avg_beta", args.get("dlatent_avg_beta", 0.995, none=1), none=1)
     return dict(
-        z_dim=args.get("latent_size", 512),
+        z_dim=latent_size,
         c_dim=args.get("label_size", 0),
         w_dim=args.get("dlatent_size", 512),
         img_resolution=args.get("resolution", 1024),
         img_channels=args.get("num_channels", 3),
         mapping_kwargs=dict(
             num_layers=args.get("mapping_layers", 8),
-            embed_features=args.get("label_fmaps"),
+            embed_features=args.get("label_fmaps", latent_size),  # stylegan2-ada's G_mapping default
             layer_features=args.get("mapping_fmaps"),
             activation=args.get("mapping_nonlinearity", "lrelu"),
             lr_multiplier=args.get("mapping_lrmul", 0.01),
@@ -126,11 +128,17 @@ def convert_generator(net: TFNetwork) -> nn.Module:
 
 def discriminator_kwargs(args: StaticKwargs, build_func: str) -> dict:
     _common(args)
+    # stylegan2-ada's comparison methods, at the values that leave them out.
+    for name, value in (("use_pagan", False), ("score_size", 1), ("score_max", 1), ("use_spectral_norm", False),
+                        ("adaptive_dropout", 0)):
+        args.require(name, value)
+    args.ignore("pagan_num", "pagan_fade")
     activation = args.get("nonlinearity", "lrelu")
     group_size = args.get("mbstd_group_size", _MBSTD_DEFAULT[build_func])
     num_features = args.get("mbstd_num_features", 1)
-    if group_size is not None and group_size <= 1:  # D_stylegan2 skips the layer for group sizes 0 and 1
-        group_size, num_features = None, 0
+    if build_func == "D_stylegan2" and group_size is not None and group_size <= 1:  # it skips the layer then
+        num_features = 0
+    nf0 = min(args.get("fmap_base", 16384), args.get("fmap_max", 512))
     return dict(
         c_dim=args.get("label_size", 0),
         img_resolution=args.get("resolution", 1024),
@@ -140,11 +148,11 @@ def discriminator_kwargs(args: StaticKwargs, build_func: str) -> dict:
         channel_max=args.get("fmap_max", 512),
         num_fp16_res=args.get("num_fp16_res", 0),
         conv_clamp=args.get("conv_clamp"),
-        cmap_dim=args.get("mapping_fmaps"),
+        cmap_dim=args.get("mapping_fmaps", nf0),  # D_main's default, nf(0)
         block_kwargs=dict(activation=activation, resample_filter=args.get("resample_kernel", [1, 3, 3, 1]),
                           freeze_layers=args.get("freeze_layers", 0)),
-        mapping_kwargs=dict(num_layers=args.get("mapping_layers", 0), embed_features=args.get("mapping_fmaps"),
-                            layer_features=args.get("mapping_fmaps"), activation=activation,
+        mapping_kwargs=dict(num_layers=args.get("mapping_layers", 0), embed_features=args.get("mapping_fmaps", nf0),
+                            layer_features=args.get("mapping_fmaps", nf0), activation=activation,
                             lr_multiplier=args.get("mapping_lrmul", 0.1)),
         epilogue_kwargs=dict(mbstd_group_size=group_size, mbstd_num_channels=num_features, activation=activation),
     )
