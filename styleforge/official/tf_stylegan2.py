@@ -1,13 +1,15 @@
 """StyleGAN2 TF networks (NVlabs/stylegan2 config E/F, NVlabs/stylegan2-ada) -> our 'stylegan2' G and D.
 
 Follows stylegan2-ada-pytorch's legacy.py (convert_tf_generator, convert_tf_discriminator): the same
-build-argument names and defaults, the same variable for each parameter. TF and our StyleGAN2 layers scale
-weights the same way (apply_bias_act has the activation gain, as ours), so weights only change layout:
-dense [in, out] -> [out, in]; conv HWIO -> OIHW, flipped for the upsampling convolutions (TF's
-upsample_conv_2d flips the kernel itself); the modulation bias gets TF's run-time `+ 1`; the 4x4 constant
-and the noise maps lose their leading unit axes. One difference from legacy.py: a D of NVlabs/stylegan2
-(built by D_stylegan2) that does not name its minibatch-stddev group size gets that function's default, 4
-(legacy.py assumes stylegan2-ada's D_main default, the whole minibatch).
+build-argument names, the same variable for each parameter. TF and our StyleGAN2 layers scale weights the
+same way (apply_bias_act has the activation gain, as ours), so weights only change layout: dense [in, out] ->
+[out, in]; conv HWIO -> OIHW, flipped for the upsampling convolutions (TF's upsample_conv_2d flips the kernel
+itself); the modulation bias gets TF's run-time `+ 1`; the 4x4 constant and the noise maps lose their leading
+unit axes. Where an argument is absent, the default is that of the official build function rather than
+legacy.py's (which equal them for the published models): D_stylegan2's minibatch-stddev group size is 4
+(legacy.py: the whole minibatch, D_main's default), stylegan2-ada's label embedding has latent_size features
+and D_main's label mapping nf(0) (legacy.py: w_dim and nf(1)), NVlabs/stylegan2's mapping layers have 512
+features (legacy.py: w_dim).
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ def _common(args: StaticKwargs) -> None:
     args.ignore(*RUNTIME_ARGS, "augment_strength")
 
 
-def generator_kwargs(args: StaticKwargs) -> dict:
-    """Our G's constructor arguments from the TF G's build arguments (legacy.py's names and defaults)."""
+def generator_kwargs(args: StaticKwargs, ada: bool) -> dict:
+    """Our G's constructor arguments from the TF G's build arguments (legacy.py's names); `ada`: built by
+    stylegan2-ada's code rather than NVlabs/stylegan2's, whose G_mapping defaults to 512 hidden features."""
     _common(args)
     args.require("normalize_latents", True)
     args.require("mapping_func", "G_mapping")
@@ -60,7 +63,7 @@ def generator_kwargs(args: StaticKwargs) -> dict:
         mapping_kwargs=dict(
             num_layers=args.get("mapping_layers", 8),
             embed_features=args.get("label_fmaps", latent_size),  # stylegan2-ada's G_mapping default
-            layer_features=args.get("mapping_fmaps"),
+            layer_features=args.get("mapping_fmaps", None if ada else 512),
             activation=args.get("mapping_nonlinearity", "lrelu"),
             lr_multiplier=args.get("mapping_lrmul", 0.01),
             w_avg_beta=w_avg_beta,
@@ -81,7 +84,7 @@ def generator_kwargs(args: StaticKwargs) -> dict:
 def convert_generator(net: TFNetwork) -> nn.Module:
     check_generator(net, "G_main", ("G_mapping",), ("G_synthesis_stylegan2", "G_synthesis"))
     args = StaticKwargs(net)
-    kwargs = generator_kwargs(args)
+    kwargs = generator_kwargs(args, ada=net.components["synthesis"].build_func_name == "G_synthesis")
     args.check_all_known()
     v = TFVariables(net)
     if "mapping/LabelConcat/weight" in v:
