@@ -138,7 +138,7 @@ def test_a_hand_made_spec_renders_its_levels():
 def test_official_eqgan_names_and_arguments_map_to_ours():
     from tools_networks import eqgan_official_state
 
-    from styleforge.networks.official import network_from_official, official_kwargs_to_ours, official_name_to_ours
+    from styleforge.official.names import network_from_official, official_kwargs_to_ours, official_name_to_ours
 
     assert official_name_to_ours("synthesis.hm_conv1_b16.bias", "G") == "synthesis.heatmap_encoder.levels.1.conv1.bias"
     assert official_name_to_ours("synthesis.b32.conv0.sel.output.1.weight", "G") == "synthesis.b32.conv0.sel.out.weight"

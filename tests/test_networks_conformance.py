@@ -11,7 +11,7 @@ import torch
 from conformance_data import require_conformance
 
 from styleforge.errors import UserError
-from styleforge.networks.official import (
+from styleforge.official.names import (
     convert_official_state_dict,
     network_from_official,
     official_kwargs_to_ours,

@@ -22,7 +22,7 @@ from conformance_data import require_conformance
 from PIL import Image
 
 from styleforge.data.build import build_dataset
-from styleforge.networks.official import convert_official_state_dict, official_name_to_ours
+from styleforge.official.names import convert_official_state_dict, official_name_to_ours
 from styleforge.training.loop import Trainer
 from styleforge.training.report import TickStats
 

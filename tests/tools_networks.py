@@ -21,7 +21,7 @@ def tiny_generator(c_dim: int = 0, seed: int = 0, noise_strength: float = 0.3) -
     return G.eval().requires_grad_(False)
 
 
-# Our EqGAN-SA parameter names -> the official genforce/eqgan-sa ones (inverse of networks/official.py's renames).
+# Our EqGAN-SA parameter names -> the official genforce/eqgan-sa ones (inverse of official/names.py's renames).
 EQGAN_TO_OFFICIAL = [
     (r"heatmap_encoder\.levels\.0\.conv(\d)", r"hm_conv\1_b8"),
     (r"heatmap_encoder\.levels\.1\.conv(\d)", r"hm_conv\1_b16"),

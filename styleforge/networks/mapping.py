@@ -62,7 +62,7 @@ class MappingNetwork(nn.Module):
         truncation_cutoff: int | None = None,
         update_emas: bool = False,
     ) -> torch.Tensor:
-        dtype = self.fc0.weight.dtype
+        dtype = (self.fc0 if self.num_layers else self.embed).weight.dtype  # a D's label mapping may have no layers
         x = None
         if self.z_dim > 0:
             _check_shape(z, self.z_dim, "z")

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from styleforge.networks.composed import ComposedGenerator, channels_per_resolution
@@ -153,21 +154,28 @@ class ProGANGenerator(ComposedGenerator):
 
 
 class ProGANDiscriminatorBlock(nn.Module):
-    """FromRGB (1x1, lrelu); conv 3x3 -> [blur] -> conv 3x3 + 2x2 average pooling, each + lrelu."""
+    """FromRGB (1x1, lrelu); conv 3x3 -> [blur] -> conv 3x3 + 2x2 average pooling, each + lrelu.
+
+    `pool_after_activation`: pool the second conv's activated output instead of pooling before the bias
+    and activation, as the official ProGAN D does with fused_scale=False (e.g. networks converted from its
+    Theano original); the same parameters, another function."""
 
     def __init__(self, in_channels: int, out_channels: int, img_channels: int,
-                 blur_filter: Sequence[float] | None = None):
+                 blur_filter: Sequence[float] | None = None, pool_after_activation: bool = False):
         super().__init__()
+        self.pool_after_activation = pool_after_activation
         self.fromrgb = Conv2dLayer(img_channels, in_channels, 1, activation="lrelu")
         self.conv0 = Conv2dLayer(in_channels, in_channels, 3, activation="lrelu")
-        self.conv1 = Conv2dLayer(in_channels, out_channels, 3, activation="lrelu", down=2, resample_filter=BOX)
+        self.conv1 = Conv2dLayer(in_channels, out_channels, 3, activation="lrelu",
+                                 down=1 if pool_after_activation else 2, resample_filter=BOX)
         self.register_buffer("blur_filter", setup_filter(blur_filter) if blur_filter else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, I, r, r] -> [N, O, r/2, r/2]
         x = self.conv0(x)
         if self.blur_filter is not None:
             x = filter2d(x, self.blur_filter)
-        return self.conv1(x)
+        x = self.conv1(x)
+        return F.avg_pool2d(x, 2) if self.pool_after_activation else x
 
 
 class ProGANDiscriminatorHead(nn.Module):
@@ -201,7 +209,7 @@ class ProGANDiscriminator(nn.Module):
 
     def __init__(self, c_dim: int = 0, img_resolution: int = 256, img_channels: int = 3, channel_base: int = 16384,
                  channel_max: int = 512, mbstd_group_size: int | None = 4, mbstd_num_channels: int = 1,
-                 blur_filter: Sequence[float] | None = None):
+                 blur_filter: Sequence[float] | None = None, pool_after_activation: bool = False):
         super().__init__()
         self.c_dim, self.img_resolution, self.img_channels = c_dim, img_resolution, img_channels
         channels = channels_per_resolution(img_resolution, channel_base, channel_max)
@@ -210,7 +218,7 @@ class ProGANDiscriminator(nn.Module):
         self.b4 = ProGANDiscriminatorHead(channels[4], img_channels, c_dim, mbstd_group_size, mbstd_num_channels)
         for res in self.block_resolutions[1:]:
             setattr(self, f"b{res}", ProGANDiscriminatorBlock(channels[res], channels[res // 2], img_channels,
-                                                             blur_filter))
+                                                             blur_filter, pool_after_activation))
         add_lod_buffer(self)
 
     @property

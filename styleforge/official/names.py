@@ -1,4 +1,4 @@
-"""Official NVlabs StyleGAN2(-ADA) networks -> ours: constructor kwargs and state dicts.
+"""Official PyTorch StyleGAN2(-ADA) networks -> ours: parameter names, constructor kwargs and state dicts.
 
 Our modules mirror the official module tree (NVlabs/stylegan2-ada-pytorch `training/networks.py`,
 also the `networks_stylegan2.py` of NVlabs/stylegan3), so every official parameter and buffer has
@@ -11,7 +11,8 @@ network fails loudly here instead of half-loading later.
 
 EqGAN-SA's generator (genforce/eqgan-sa, a fork of the same code) maps too: its heatmap encoders
 `synthesis.hm_conv{0,1}_b{8,16,32}` and spatial encoding layers `*.sel.{shared.0,sigma,mu,output.1}`
-are renamed to ours, and its `use_sel` argument goes into `synthesis_kwargs`.
+are renamed to ours, and its `use_sel` argument goes into `synthesis_kwargs`. Its SELs hold plain torch.nn
+members (InstanceNorm2d, Sequential, LeakyReLU); `check_supported` checks that they compute what ours do.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 from torch import nn
 
 from styleforge.errors import UserError
+from styleforge.official.torch_modules import OfficialModule, TorchModule
 
 _LAYER = r"(weight|bias)"
 _MAPPING = rf"mapping\.(fc\d+|embed)\.{_LAYER}|mapping\.w_avg"
@@ -74,6 +76,40 @@ def _net_kind(net_kind: str) -> str:
     if kind is None:
         raise ValueError(f"net_kind must be 'G' or 'D', got '{net_kind}'")
     return kind
+
+
+# The torch.nn members an official network may hold, where it holds them, with the settings our modules
+# compute (EqGAN-SA's SEL: InstanceNorm2d(C, affine=False), default eps; LeakyReLU(0.2)).
+TORCH_MEMBERS: list[tuple[str, str, dict[str, Any]]] = [
+    (r".*\.sel\.inorm_fn", "InstanceNorm2d", {"eps": 1e-5, "affine": False, "track_running_stats": False}),
+    (r".*\.sel\.(shared|output)", "Sequential", {}),
+    (r".*\.sel\.output\.0", "LeakyReLU", {"negative_slope": 0.2}),
+]
+
+
+def check_supported(net: OfficialModule, key: str, net_kind: str) -> None:
+    """UserError for networks of the family that are not StyleGAN2 (yet), and for torch.nn members that
+    our modules do not compute; `key` names the network in messages."""
+    modules = net.modules()
+    if "synthesis.input" in modules or net.class_name == "SynthesisInput":
+        raise UserError(f"'{key}' is a StyleGAN3 (alias-free) network; only StyleGAN2 networks can be imported")
+    expected = "Generator" if _net_kind(net_kind) == "G" else "Discriminator"
+    if net.class_name != expected:
+        raise UserError(f"'{key}' is a {net.class_name}, expected an official StyleGAN2 {expected}")
+    for name, module in modules.items():
+        if isinstance(module, TorchModule):
+            check_torch_member(f"{key}.{name}", module)
+
+
+def check_torch_member(name: str, module: TorchModule) -> None:
+    for pattern, class_name, settings in TORCH_MEMBERS:
+        if re.fullmatch(pattern, name) and module.class_name == class_name:
+            for setting, value in settings.items():
+                if module.config[setting] != value:
+                    raise UserError(f"'{name}' is a {class_name} with {setting}={module.config[setting]}; "
+                                    f"StyleForge's layer computes {setting}={value}")
+            return
+    raise UserError(f"'{name}' is a torch.nn {module.class_name}; the official network has none there")
 
 
 def official_name_to_ours(name: str, net_kind: str) -> str:
