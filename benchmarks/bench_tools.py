@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 
 import styleforge.networks  # noqa: F401  (registers the networks)
+from styleforge.inference.generate import generate
 from styleforge.registry import GENERATORS
 from styleforge.tools.export import export_generator
-from styleforge.tools.generate import generate
 from styleforge.tools.projector import ProjectionSettings, project, w_statistics
 
 

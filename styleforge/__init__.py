@@ -1,4 +1,8 @@
-"""StyleForge: training, evaluating and using style-based GANs in pure PyTorch."""
+"""StyleForge: training, evaluating and using style-based GANs in pure PyTorch.
+
+    G = styleforge.load("ckpt.safetensors")                      # G_ema, eval mode
+    images = styleforge.generate(G, seeds=[0, 1, 2], psi=0.7)    # uint8 [N, H, W, C]
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,19 @@ __version__ = "0.1.0"
 
 
 def load(path, key: str | None = None, device="cpu", verify: bool = True):
-    """Loads a generator (by default G_ema) from a network file or training checkpoint, in eval mode.
+    """Loads a network (by default G_ema, else G) from a network file or training checkpoint, in eval mode.
 
     The file's SHA-256 checksums are verified first (a damaged or edited file raises UserError);
-    `verify=False` skips that for speed. A generator comes with its conveniences bound:
-    `G.generate(seeds, psi=...)` (see `styleforge.tools.generate`).
-    """
-    import types
-
+    `verify=False` skips that for speed."""
     from styleforge.networks.persistence import load_network
 
-    net = load_network(path, key=key, device=device, verify=verify)
-    if hasattr(net, "mapping") and hasattr(net, "synthesis"):  # the generator contract
-        from styleforge.tools.generate import generate
+    return load_network(path, key=key, device=device, verify=verify)
 
-        net.generate = types.MethodType(generate, net)
-    return net
+
+def __getattr__(name: str):
+    # `styleforge.generate` without importing torch when only the command line is wanted.
+    if name == "generate":
+        from styleforge.inference.generate import generate
+
+        return generate
+    raise AttributeError(f"module 'styleforge' has no attribute {name!r}")

@@ -7,13 +7,13 @@ import torch
 import torch.nn.functional as F
 
 import styleforge.networks  # noqa: F401  (registers the networks)
+from styleforge.inference.multiscale import msg_scales_grid
 from styleforge.networks.msg import COMBINES, Combine, MSGDiscriminator, MSGStyleGAN2Generator, image_pyramid
 from styleforge.networks.persistence import load_network, save_network
 from styleforge.networks.progan import ProGANDiscriminator, ProGANGenerator, pixel_norm
 from styleforge.networks.progressive import reals_at_lod, set_lod
 from styleforge.networks.stylegan1 import AdaIN, StyleGAN1Generator, StyleGAN1Layer
 from styleforge.registry import DISCRIMINATORS, GENERATORS
-from styleforge.tools.multiscale import msg_scales_grid
 
 TINY = dict(channel_base=128, channel_max=16)
 FAMILY_G = ("stylegan1", "msg-stylegan1", "progan", "msg-stylegan2")

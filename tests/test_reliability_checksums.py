@@ -13,9 +13,9 @@ from tools_networks import tiny_generator
 import styleforge
 from styleforge.cli import main
 from styleforge.errors import UserError, os_error_message
+from styleforge.inference.generate import generate
 from styleforge.networks import persistence
 from styleforge.networks.persistence import load_network, save_network
-from styleforge.tools.generate import generate
 from styleforge.training import checkpoint as ckpt_io
 
 PROGRESS = {"cur_nimg": 1008}

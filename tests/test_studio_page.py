@@ -23,10 +23,10 @@ from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
 from styleforge.cli import main  # noqa: E402
+from styleforge.inference.render import render  # noqa: E402
+from styleforge.inference.settings import ImageSettings, parse_settings  # noqa: E402
 from styleforge.networks.persistence import save_network  # noqa: E402
-from styleforge.studio.render import render  # noqa: E402
 from styleforge.studio.server import Studio, create_app, running_in_thread  # noqa: E402
-from styleforge.studio.settings import ImageSettings, parse_settings  # noqa: E402
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 DRIVERS = ("chromedriver", "/usr/lib/chromium/chromedriver")

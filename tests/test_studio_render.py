@@ -13,10 +13,12 @@ from tools_networks import tiny_generator
 from styleforge.cli import main
 from styleforge.errors import UserError
 from styleforge.images import save_image, to_uint8
-from styleforge.networks.persistence import save_network
-from styleforge.studio.network_info import describe
-from styleforge.studio.render import default_heatmaps, render, settings_ws
-from styleforge.studio.settings import (
+from styleforge.inference.generate import generate
+from styleforge.inference.interpolation import slerp
+from styleforge.inference.network_info import describe
+from styleforge.inference.render import default_heatmaps, render, settings_ws
+from styleforge.inference.seeds import seeds_to_z
+from styleforge.inference.settings import (
     Heatmaps,
     ImageSettings,
     Interpolation,
@@ -24,9 +26,7 @@ from styleforge.studio.settings import (
     parse_settings,
     settings_document,
 )
-from styleforge.tools.generate import generate
-from styleforge.tools.seeds import seeds_to_z
-from styleforge.tools.video import slerp
+from styleforge.networks.persistence import save_network
 
 
 @pytest.fixture(scope="module")

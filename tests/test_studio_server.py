@@ -20,10 +20,10 @@ pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 
 from styleforge.cli import main  # noqa: E402
+from styleforge.inference.render import render  # noqa: E402
+from styleforge.inference.settings import ImageSettings, parse_settings  # noqa: E402
 from styleforge.networks.persistence import save_network  # noqa: E402
-from styleforge.studio.render import render  # noqa: E402
 from styleforge.studio.server import MAX_BODY_BYTES, Studio, create_app, running_in_thread  # noqa: E402
-from styleforge.studio.settings import ImageSettings, parse_settings  # noqa: E402
 
 
 def request(url: str, body=None, content_type: str = "application/json", host: str | None = None):

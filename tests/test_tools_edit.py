@@ -11,13 +11,13 @@ import styleforge
 from styleforge.cli import main
 from styleforge.errors import UserError
 from styleforge.images import to_uint8
+from styleforge.inference.render import render
+from styleforge.inference.seeds import seed_heatmap_spec, seeds_to_z
+from styleforge.inference.settings import ImageSettings
 from styleforge.networks.heatmaps import HeatmapSpec
 from styleforge.networks.persistence import save_network
 from styleforge.registry import GENERATORS
-from styleforge.studio.render import render
-from styleforge.studio.settings import ImageSettings
 from styleforge.tools.heatmap_edit import Move, apply_moves, edit_heatmaps, parse_move
-from styleforge.tools.seeds import seed_heatmap_spec, seeds_to_z
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +133,7 @@ def test_edit_needs_heatmaps_and_valid_moves(tmp_path, capsys):
 
 def test_generate_draws_an_eqgan_seed_with_its_own_heatmaps():
     """A seed names one EqGAN-SA image: generate (in any batch) gives edit's `before` image."""
-    from styleforge.tools.generate import generate
+    from styleforge.inference.generate import generate
 
     G = tiny_sel_generator()
     torch.manual_seed(123)

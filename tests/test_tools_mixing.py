@@ -7,10 +7,10 @@ from tools_networks import tiny_generator
 from styleforge.cli import main
 from styleforge.errors import UserError
 from styleforge.images import to_uint8
+from styleforge.inference.generate import generate
+from styleforge.inference.mixing import style_mixing_figure
+from styleforge.inference.seeds import seeds_to_z
 from styleforge.networks.persistence import save_network
-from styleforge.tools.generate import generate
-from styleforge.tools.mixing import style_mixing_figure
-from styleforge.tools.seeds import seeds_to_z
 
 ROWS, COLS, STYLES = [85, 100], [55, 821, 1789], [0, 1, 2]
 

@@ -6,10 +6,10 @@ from tools_networks import tiny_generator
 
 from styleforge.cli import main
 from styleforge.errors import UserError
+from styleforge.inference.generate import generate
 from styleforge.metrics.vgg16 import VGG16
 from styleforge.networks.persistence import save_network
 from styleforge.tools import projector
-from styleforge.tools.generate import generate
 from styleforge.tools.projector import (
     ProjectionSettings,
     learning_rate,

@@ -8,10 +8,11 @@ from tools_networks import tiny_generator
 from styleforge.cli import main
 from styleforge.errors import UserError
 from styleforge.images import make_grid, to_uint8
+from styleforge.inference.generate import synthesize
+from styleforge.inference.interpolation import latent_at, slerp
+from styleforge.inference.seeds import seeds_to_z
 from styleforge.networks.persistence import save_network
-from styleforge.tools.generate import synthesize
-from styleforge.tools.seeds import seeds_to_z
-from styleforge.tools.video import interpolation_frames, keyframes, latent_at, slerp, write_video
+from styleforge.tools.video import interpolation_frames, keyframes, write_video
 
 
 def test_slerp_keeps_the_norm_of_unit_vectors_and_hits_the_ends():

@@ -39,9 +39,9 @@ from starlette.staticfiles import StaticFiles
 
 import styleforge
 from styleforge.errors import UserError, os_error_message
-from styleforge.studio.network_info import NetworkInfo, describe
-from styleforge.studio.render import Rendered, render
-from styleforge.studio.settings import parse_settings, settings_document
+from styleforge.inference.network_info import NetworkInfo, describe
+from styleforge.inference.render import Rendered, render
+from styleforge.inference.settings import parse_settings, settings_document
 
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_BODY_BYTES = 64 * 1024  # settings are a few hundred bytes

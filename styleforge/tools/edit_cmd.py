@@ -25,7 +25,7 @@ import numpy as np
 
 from styleforge.errors import UserError
 from styleforge.images import save_image
-from styleforge.tools.generate import NOISE_MODES
+from styleforge.inference.generate import NOISE_MODES
 from styleforge.tools.generate_cmd import add_network_arguments, load_generator
 from styleforge.tools.heatmap_edit import edit_heatmaps, parse_move, spec_to_json
 

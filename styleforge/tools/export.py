@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from styleforge.errors import UserError
-from styleforge.tools.seeds import seeds_to_z
+from styleforge.inference.seeds import seeds_to_z
 
 FORMATS = ("onnx", "torchscript")
 EXPORT_NOISE_MODES = ("const", "none")

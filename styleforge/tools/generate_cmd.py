@@ -23,8 +23,8 @@ from tqdm import tqdm
 import styleforge
 from styleforge.errors import UserError
 from styleforge.images import make_grid, save_image
-from styleforge.tools.generate import NOISE_MODES, generate, save_seed_images
-from styleforge.tools.seeds import default_device, parse_grid, parse_int_list
+from styleforge.inference.generate import NOISE_MODES, generate, save_seed_images
+from styleforge.inference.seeds import default_device, parse_grid, parse_int_list
 
 CHUNK = 64  # images generated (and held in memory) at a time
 
@@ -88,7 +88,7 @@ def run_settings(args: argparse.Namespace) -> int:
                                       ("--all-scales", args.all_scales or None)) if value is not None]
     if given:
         raise UserError(f"--settings {args.settings} holds the whole image; leave out {', '.join(given)}")
-    from styleforge.studio.render import draw_settings_file
+    from styleforge.inference.render import draw_settings_file
 
     print(f"wrote {draw_settings_file(load_generator(args), args.settings, args.outdir)}")
     return 0

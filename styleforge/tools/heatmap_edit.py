@@ -23,9 +23,9 @@ import torch
 
 from styleforge.errors import UserError
 from styleforge.images import to_uint8
+from styleforge.inference.generate import NOISE_MODES, seeded_torch_rng
+from styleforge.inference.seeds import class_labels, is_spatial, network_device, seed_heatmap_spec, seeds_to_z
 from styleforge.networks.heatmaps import HeatmapSpec
-from styleforge.tools.generate import NOISE_MODES, seeded_torch_rng
-from styleforge.tools.seeds import class_labels, is_spatial, network_device, seed_heatmap_spec, seeds_to_z
 
 MOVE_LEVELS = {0: (1, 2, 3), 1: (2,), 2: (3,)}  # move level -> the heatmap levels whose centres it shifts
 MOVE_NAMES = {0: "object", 1: "parts", 2: "fine parts"}

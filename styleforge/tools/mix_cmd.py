@@ -13,10 +13,10 @@ import argparse
 from pathlib import Path
 
 from styleforge.images import save_image
-from styleforge.tools.generate import NOISE_MODES
+from styleforge.inference.generate import NOISE_MODES
+from styleforge.inference.mixing import style_mixing_figure
+from styleforge.inference.seeds import parse_int_list
 from styleforge.tools.generate_cmd import add_network_arguments, load_generator
-from styleforge.tools.mixing import style_mixing_figure
-from styleforge.tools.seeds import parse_int_list
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

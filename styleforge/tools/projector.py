@@ -24,8 +24,8 @@ from tqdm import tqdm
 
 from styleforge.errors import UserError
 from styleforge.images import to_uint8
-from styleforge.tools.generate import seeded_torch_rng, synthesize
-from styleforge.tools.seeds import class_labels, network_device
+from styleforge.inference.generate import seeded_torch_rng, synthesize
+from styleforge.inference.seeds import class_labels, network_device
 
 DISTANCES = ("auto", "lpips", "mse")
 LPIPS_SIZE = 256  # images larger than this are area-shrunk before LPIPS, as in the official projector

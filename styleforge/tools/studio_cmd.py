@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 from styleforge.errors import UserError
+from styleforge.inference.seeds import default_device
 from styleforge.tools.generate_cmd import add_network_arguments
-from styleforge.tools.seeds import default_device
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,10 +13,11 @@ import argparse
 from pathlib import Path
 
 from styleforge.errors import UserError
-from styleforge.tools.generate import NOISE_MODES
+from styleforge.inference.generate import NOISE_MODES
+from styleforge.inference.interpolation import SPACES
+from styleforge.inference.seeds import parse_grid, parse_int_list
 from styleforge.tools.generate_cmd import add_network_arguments, load_generator
-from styleforge.tools.seeds import parse_grid, parse_int_list
-from styleforge.tools.video import SPACES, interpolation_frames, require_video_extra, write_video
+from styleforge.tools.video import interpolation_frames, require_video_extra, write_video
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -14,8 +14,8 @@ import torch
 
 from styleforge.errors import UserError
 from styleforge.images import to_uint8
-from styleforge.tools.generate import synthesize
-from styleforge.tools.seeds import class_labels, network_device, seeds_to_z
+from styleforge.inference.generate import synthesize
+from styleforge.inference.seeds import class_labels, network_device, seeds_to_z
 
 
 def mix_styles(base_ws: torch.Tensor, donor_ws: torch.Tensor, styles: list[int]) -> torch.Tensor:

@@ -14,14 +14,14 @@ import numpy as np
 import torch
 
 from styleforge.images import save_image, to_uint8
+from styleforge.inference.generate import seeded_torch_rng
+from styleforge.inference.interpolation import slerp
+from styleforge.inference.mixing import mix_styles
+from styleforge.inference.multiscale import is_multiscale
+from styleforge.inference.network_info import describe
+from styleforge.inference.seeds import class_labels, is_spatial, network_device, seed_heatmap_spec, seeds_to_z
+from styleforge.inference.settings import Heatmaps, ImageSettings, parse_settings, read_settings_file
 from styleforge.networks.heatmaps import HeatmapSpec
-from styleforge.studio.network_info import describe
-from styleforge.studio.settings import Heatmaps, ImageSettings, parse_settings, read_settings_file
-from styleforge.tools.generate import seeded_torch_rng
-from styleforge.tools.mixing import mix_styles
-from styleforge.tools.multiscale import is_multiscale
-from styleforge.tools.seeds import class_labels, is_spatial, network_device, seed_heatmap_spec, seeds_to_z
-from styleforge.tools.video import slerp
 
 
 @dataclass

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from styleforge.errors import UserError
-from styleforge.studio.network_info import NetworkInfo
-from styleforge.tools.generate import NOISE_MODES
-from styleforge.tools.video import SPACES
+from styleforge.inference.generate import NOISE_MODES
+from styleforge.inference.interpolation import SPACES
+from styleforge.inference.network_info import NetworkInfo
 
 FILE_FORMAT = "styleforge.studio.v1"
 SEED_LIMIT = 2**32  # seeds are RandomState seeds: [0, 2^32)

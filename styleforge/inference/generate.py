@@ -1,4 +1,4 @@
-"""Images from seeds: the library function behind `styleforge generate` and `G.generate(...)`."""
+"""Images from seeds: the library function behind `styleforge generate` and `styleforge.generate(G, ...)`."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import torch
 
 from styleforge.errors import UserError
 from styleforge.images import save_image, to_uint8
-from styleforge.tools.multiscale import is_multiscale, scales_side_by_side
-from styleforge.tools.seeds import class_labels, is_spatial, network_device, seeds_heatmap_spec, seeds_to_z
+from styleforge.inference.multiscale import is_multiscale, scales_side_by_side
+from styleforge.inference.seeds import class_labels, is_spatial, network_device, seeds_heatmap_spec, seeds_to_z
 
 NOISE_MODES = ("const", "random", "none")
 

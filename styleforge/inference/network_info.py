@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from styleforge.inference.multiscale import is_multiscale
+from styleforge.inference.seeds import is_spatial
 from styleforge.networks.heatmaps import NUM_CENTRES
-from styleforge.tools.multiscale import is_multiscale
-from styleforge.tools.seeds import is_spatial
 
 
 @dataclass(frozen=True)
