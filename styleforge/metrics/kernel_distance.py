@@ -37,5 +37,5 @@ def compute_kid(ctx: MetricContext, max_real: int | None, num_gen: int, num_subs
 
 
 for _k in (50, 10, 5, 1):
-    register_metric(f"kid{_k}k_full", compute_kid, num_gen=_k * 1000, max_real=1_000_000)
-register_metric("kid50k", compute_kid, num_gen=50_000, max_real=50_000)
+    register_metric(f"kid{_k}k_full", compute_kid, num_gen=_k * 1000, max_real=1_000_000, lower_is_better=True)
+register_metric("kid50k", compute_kid, num_gen=50_000, max_real=50_000, lower_is_better=True)
