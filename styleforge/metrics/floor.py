@@ -83,8 +83,9 @@ def _real_halves(reader: _Reader, data_path: str | os.PathLike, device: torch.de
     labels = real_labels(data_path)
     real = reader.read(batches, None if labels is None else labels.argmax(axis=1))
     order = np.random.default_rng(SPLIT_SEED).permutation(len(real.features))
+    half = len(order) // 2  # equal halves (one image left out of an odd count): KID then needs one subset
     halves = [Sample(real.features[part], real.predicted[part], None if real.asked is None else real.asked[part])
-              for part in (order[:len(order) // 2], order[len(order) // 2:])]
+              for part in (order[:half], order[half:2 * half])]
     return halves[0], halves[1]
 
 
@@ -111,8 +112,8 @@ def _generated(reader: _Reader, G: torch.nn.Module, asked: np.ndarray | None, nu
 def quality_with_floor(G: torch.nn.Module, data_path: str | os.PathLike, device: torch.device | str = "cpu",
                        detector: str | os.PathLike = "builtin:digits", seed: int = 0, batch_size: int = 64,
                        G_kwargs: dict | None = None) -> dict:
-    """{"generated": numbers, "floor": numbers, "num_images": |A|, "num_reference": |B|} with numbers as
-    `measure` returns them. `data_path`: the reference data set (for limited-data runs: the full one)."""
+    """{"generated": numbers, "floor": numbers, "num_images": |A| = |B|} with numbers as `measure` returns
+    them. `data_path`: the reference data set (for limited-data runs: the full one)."""
     device = torch.device(device)
     reader = _Reader(detector, device)
     half_a, half_b = _real_halves(reader, data_path, device, batch_size)
@@ -120,4 +121,4 @@ def quality_with_floor(G: torch.nn.Module, data_path: str | os.PathLike, device:
     generated = _generated(reader, G, half_a.asked, len(half_a.features), device, batch_size, seed, G_kwargs or {})
     return {"generated": measure(generated, half_b.features, reader.num_classes, seed),
             "floor": measure(half_a, half_b.features, reader.num_classes, seed),
-            "num_images": len(half_a.features), "num_reference": len(half_b.features)}
+            "num_images": len(half_a.features)}
