@@ -7,7 +7,8 @@ digits anyway. This CNN, trained by `styleforge.metrics.digits_training` on a he
   ReLU, because after it 51 of the 128 units are zero on every real digit, which leaves the covariance
   singular. Scaled by a constant fixed at training time so that x.x/D is 1 on average over the held-in
   digits: KID's kernel (x.y/D + 1)^3 was designed for features of that order (Inception's);
-- `probs`: class probabilities, for the Inception Score and the class metrics (class_acc, coverage).
+- `probs`: class probabilities, for the Inception Score; `logits` for the class metrics (class_acc,
+  class_coverage).
 
 The weights ship with the package (`digits_classifier.safetensors`, 0.4 MB) rather than being trained on
 first use: a metric's feature network must be the same for everyone, and training on another torch

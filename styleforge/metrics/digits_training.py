@@ -48,7 +48,7 @@ def held_out_mask(labels: np.ndarray, fraction: float = HELD_OUT_FRACTION, seed:
 
 
 def _shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
-    """Each image moved by up to `max_shift` px in x and y (zero fill: the digits' background is 0 -> -1)."""
+    """Each image moved by up to `max_shift` px in x and y, filled with background (-1 in prepared images)."""
     n, _, h, w = x.shape
     padded = F.pad(x, [max_shift] * 4, value=-1.0)
     dx, dy = torch.randint(0, 2 * max_shift + 1, (2, n), generator=generator).tolist()
@@ -58,34 +58,39 @@ def _shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch
 def train_digits_classifier(images: np.ndarray, labels: np.ndarray, epochs: int = 30, batch: int = 64,
                             lr: float = 2e-3, seed: int = 0, max_shift: int = 2) -> DigitsClassifier:
     """Trains a fresh classifier with Adam (cosine-decayed lr) on uint8 images [N, 1, 32, 32] and labels [N],
-    then sets its feature scale (see digits_classifier.py) on the same images."""
+    then sets its feature scale (see digits_classifier.py) on the same images. The caller's random state and
+    thread count are left as they were."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        torch.manual_seed(seed)
-        net = DigitsClassifier()
-        generator = torch.Generator().manual_seed(seed)
-        x_all = DigitsClassifier.prepare(torch.from_numpy(images))
-        y_all = torch.from_numpy(labels)
-        steps = epochs * -(-len(images) // batch)
-        opt = torch.optim.Adam(net.parameters(), lr=lr)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-        net.train()
-        for _ in range(epochs):
-            order = torch.randperm(len(images), generator=generator)
-            for start in range(0, len(order), batch):
-                idx = order[start:start + batch]
-                x = _shift(x_all[idx], max_shift, generator)
-                loss = F.cross_entropy(net.classes(F.relu(net.embed(x))), y_all[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-        net.eval().requires_grad_(False)
-        with torch.no_grad():
-            net.feature_scale.fill_(net.embed(x_all).square().mean().rsqrt().item())
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            return _fit(DigitsClassifier(), images, labels, epochs, batch, lr, seed, max_shift)
     finally:
         torch.set_num_threads(threads)
+
+
+def _fit(net: DigitsClassifier, images: np.ndarray, labels: np.ndarray, epochs: int, batch: int, lr: float,
+         seed: int, max_shift: int) -> DigitsClassifier:
+    generator = torch.Generator().manual_seed(seed)
+    x_all = DigitsClassifier.prepare(torch.from_numpy(images))
+    y_all = torch.from_numpy(labels)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * -(-len(images) // batch))
+    net.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(images), generator=generator)
+        for start in range(0, len(order), batch):
+            idx = order[start:start + batch]
+            loss = F.cross_entropy(net.classes(F.relu(net.embed(_shift(x_all[idx], max_shift, generator)))),
+                                   y_all[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    net.eval().requires_grad_(False)
+    with torch.no_grad():
+        net.feature_scale.fill_(net.embed(x_all).square().mean().rsqrt().item())
     return net
 
 
