@@ -10,8 +10,9 @@ Cells:
   (grown), MSG-StyleGAN, EqGAN-SA with and without its alignment loss.
 
 Measured cells are skipped, so an interrupted grid continues where it stopped; a cell cut short is trained
-again from the start. One cell takes its time budget (or LIMITED_KIMG at the recipe's speed) plus about a
-minute to measure.
+again from the start. On the project's shared 2-core machine (one torch thread) StyleGAN2 trains at 11-16
+s/kimg, ADA and FSMR about 1.3x slower, so a limited-data cell takes 10-15 minutes, a family cell 20, and
+measuring one 5-30 seconds: the whole grid about 9 hours.
 
     python benchmarks/bench_quality.py --list              # cells, measured or not
     python benchmarks/bench_quality.py                     # every cell not measured yet (hours)
