@@ -42,7 +42,7 @@ from styleforge.data.layout import METADATA_NAME
 from styleforge.data.output import AtomicOutput
 from styleforge.metrics.floor import quality_with_floor
 from styleforge.tools import train_cmd
-from styleforge.training.loop import Trainer
+from styleforge.training.loop import Trainer, TrainingDiverged
 from styleforge.training.report import read_stats
 
 # Each recipe as `styleforge train` options, on top of BASE (README.md, docs/family.md; learning rates and R1
@@ -150,16 +150,20 @@ def run_cell(cell: Cell, workdir: Path, out: Path, kimg: float, minutes: float) 
         options.update(kimg=kimg)
     start = time.time()
     trainer = Trainer(options, quiet=True)
-    run_dir = trainer.run()
+    record = dict(asdict(cell), options=f"{BASE} {RECIPES[cell.recipe]}".strip(), threads=torch.get_num_threads())
+    try:
+        run_dir = trainer.run()
+    except TrainingDiverged as e:  # a result too: recorded and shown, not retried
+        return dict(record, kimg=trainer.cur_nimg / 1000, train_minutes=(time.time() - start) / 60, diverged=str(e),
+                    curves=curves(trainer.run_dir), run=trainer.run_dir.name, finished=time.strftime("%Y-%m-%d %H:%M"))
     train_seconds = time.time() - start
     quality = quality_with_floor(trainer.G_ema, digits_data(workdir, FULL), trainer.device)
     grid = out / "results" / f"{cell.name}.png"
     grid.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(sorted(run_dir.glob("fakes*.png"))[-1], grid)
-    return dict(asdict(cell), kimg=trainer.cur_nimg / 1000, train_minutes=train_seconds / 60,
+    return dict(record, kimg=trainer.cur_nimg / 1000, train_minutes=train_seconds / 60,
                 measure_minutes=(time.time() - start - train_seconds) / 60, numbers=quality["generated"],
-                floor=quality["floor"], num_images=quality["num_images"], curves=curves(run_dir),
-                options=f"{BASE} {RECIPES[cell.recipe]}".strip(), run=run_dir.name, threads=torch.get_num_threads(),
+                floor=quality["floor"], num_images=quality["num_images"], curves=curves(run_dir), run=run_dir.name,
                 finished=time.strftime("%Y-%m-%d %H:%M"))
 
 
@@ -181,9 +185,9 @@ def _table(cells: list[Cell], results: dict) -> list[str]:
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for cell in cells:
         r = results.get(cell.name)
-        if r is None:
-            lines.append(f"| `{cell.name}` | {cell.recipe} | {cell.images} | {cell.seed} | not run yet |"
-                         + " |" * 8)
+        if r is None or "diverged" in r:
+            status = "not run yet" if r is None else f"diverged at {r['kimg']:.1f} kimg"
+            lines.append(f"| `{cell.name}` | {cell.recipe} | {cell.images} | {cell.seed} | {status} |" + " |" * 8)
             continue
         lines.append(f"| `{cell.name}` | {cell.recipe} | {cell.images} | {cell.seed} | {r['kimg']:.1f} | "
                      f"{r['train_minutes']:.1f} | {_numbers_cells(r['numbers'])} | "
@@ -200,7 +204,7 @@ def _fid_summary(cells: list[Cell], results: dict) -> list[str]:
         row = []
         for n in LIMITED_SIZES:
             fids = [results[c.name]["numbers"]["fid"] for c in cells
-                    if c.recipe == recipe and c.images == n and c.name in results]
+                    if c.recipe == recipe and c.images == n and "numbers" in results.get(c.name, {})]
             row.append(f"{np.mean(fids):.2f} ({', '.join(f'{f:.2f}' for f in fids)})" if fids else "-")
         lines.append(f"| {recipe} | " + " | ".join(row) + " |")
     return lines
@@ -233,6 +237,7 @@ def plot_ada(results: dict, path: Path) -> bool:
             ax.legend(fontsize=6)
         ax.grid(alpha=0.3)
     fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return True
@@ -242,8 +247,9 @@ def write_report(results: dict, out: Path) -> Path:
     cells = all_cells()
     limited = [c for c in cells if c.group == "limited"]
     family = [c for c in cells if c.group == "family"]
-    floor = next((r["floor"] for r in results.values()), None)
-    num_images = next((r["num_images"] for r in results.values()), FULL // 2)
+    measured = [r for r in results.values() if "numbers" in r]
+    floor = measured[0]["floor"] if measured else None
+    num_images = measured[0]["num_images"] if measured else FULL // 2
     plotted = plot_ada(results, out / "results" / "ada.png")
     lines = [
         "# Results: the methods on the built-in digits",
@@ -342,9 +348,10 @@ def main() -> None:
             results[cell.name] = run_cell(cell, args.workdir, args.out, args.kimg, args.minutes)
             save_results(results, results_path)
             r = results[cell.name]
-            print(f"{cell.name}: {r['kimg']:.1f} kimg in {r['train_minutes']:.1f} min (+{r['measure_minutes']:.1f} "
-                  f"min to measure), FID {r['numbers']['fid']:.2f} (floor {r['floor']['fid']:.2f}), class_acc "
-                  f"{_fmt(r['numbers']['class_acc'], 3)}", flush=True)
+            outcome = (f"diverged: {r['diverged']}" if "diverged" in r else
+                       f"FID {r['numbers']['fid']:.2f} (floor {r['floor']['fid']:.2f}), class_acc "
+                       f"{_fmt(r['numbers']['class_acc'], 3)}, measured in {r['measure_minutes']:.1f} min")
+            print(f"{cell.name}: {r['kimg']:.1f} kimg in {r['train_minutes']:.1f} min, {outcome}", flush=True)
             write_report(results, args.out)
     print(f"wrote {write_report(results, args.out)}")
 
