@@ -75,6 +75,15 @@ def test_kid_uses_subsets_of_at_most_the_smaller_set():
     assert value > 0 and value == kernel_distance(x, y, num_subsets=10, max_subset_size=1000)  # seeded
 
 
+def test_kid_of_two_whole_sets_is_the_unbiased_mmd_of_those_sets():
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(40, 6)), rng.normal(loc=0.5, size=(40, 6))
+    k = lambda a, b: (a @ b.T / 6 + 1) ** 3
+    off_diagonal_mean = lambda a: (k(a, a).sum() - np.trace(k(a, a))) / (40 * 39)
+    mmd = off_diagonal_mean(x) + off_diagonal_mean(y) - 2 * k(x, y).mean()
+    assert kernel_distance(x, y, num_subsets=100, max_subset_size=1000) == pytest.approx(mmd, rel=1e-9)
+
+
 def _precision_recall_brute_force(real, gen, k):
     def radii(s):
         d = np.linalg.norm(s[:, None] - s[None], axis=2)

@@ -52,10 +52,14 @@ class MetricContext:
                                        self.G_kwargs, **capture)
 
 
-def register_metric(name: str, compute: Callable[..., float | dict[str, float]], num_gen: int, **kwargs) -> None:
+def register_metric(name: str, compute: Callable[..., float | dict[str, float]], num_gen: int, *,
+                    lower_is_better: bool, **kwargs) -> None:
     """Registers `name` in `registry.METRICS` as `compute(ctx, num_gen=..., **kwargs)`, where `num_gen` and
     a `max_real` keyword can be overridden per call (MetricContext.num_gen / max_real). A float result is
-    reported as {name: value}, a dict {key: value} as {name_key: value}."""
+    reported as {name: value}, a dict {key: value} as {name_key: value}.
+
+    `lower_is_better` declares the direction of the first (or only) value, the one that picks the best
+    checkpoint in training; the registered function carries it as `.lower_is_better`."""
 
     def metric(ctx: MetricContext) -> dict[str, float]:
         options = dict(kwargs)
@@ -67,4 +71,5 @@ def register_metric(name: str, compute: Callable[..., float | dict[str, float]],
         return {name: float(value)}
 
     metric.default_num_gen = num_gen
+    metric.lower_is_better = lower_is_better
     METRICS.register(name)(metric)

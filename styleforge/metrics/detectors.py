@@ -11,6 +11,11 @@ A custom detector (`--detector my.pt`) is either
   is recognised from its signature and called like NVIDIA's detectors, with RGB input; or
 - a state dict of the built-in architecture of that metric (Inception-v3 for FID/KID/IS, VGG16 for
   precision/recall, VGG16+LPIPS for PPL), e.g. fine-tuned weights.
+
+`builtin:digits` instead of a file is the classifier of the built-in digits (digits_classifier.py): its
+penultimate features serve FID/KID/precision-recall, its probabilities IS, its logits the class metrics.
+The class metrics (role `classes`) need such a classifier: `builtin:digits` or a TorchScript network that
+returns one score per class [N, K].
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import torch
 from torch import nn
 
 from styleforge.errors import UserError
-from styleforge.metrics import network_files
+from styleforge.metrics import digits_classifier, network_files
 from styleforge.metrics.inception import InceptionV3FID
 from styleforge.metrics.vgg16 import VGG16, lpips_state_from_file
 from styleforge.metrics.weights import file_sha256, find_weight_files, verify_known_file
@@ -35,7 +40,7 @@ from styleforge.metrics.weights import file_sha256, find_weight_files, verify_kn
 class Role:
     """What a metric asks of its detector: which built-in network, and how NVIDIA-style networks are called."""
 
-    network: str
+    network: str | None  # None: no standard network, the user names one
     call_kwargs: dict = field(default_factory=dict)
 
 
@@ -44,7 +49,11 @@ ROLES: dict[str, Role] = {
     "is": Role("inception", {"no_output_bias": True}),  # Inception Score: probabilities, no output bias
     "pr": Role("vgg16", {"return_features": True}),  # precision/recall: fc2 features
     "ppl": Role("lpips", {"resize_images": False, "return_lpips": True}),  # PPL: LPIPS embedding
+    "classes": Role(None),  # class_acc, class_coverage: scores [N, K] of the data set's classes
 }
+
+# Feature networks named instead of a file (`--detector builtin:digits`): their weight files.
+BUILTIN_DETECTORS: dict[str, Path] = {"builtin:digits": digits_classifier.WEIGHTS_FILE}
 
 
 class Detector:
@@ -70,6 +79,8 @@ class Detector:
 def _nvidia_style(net: Callable, role: str) -> bool:
     """Whether `net` takes NVIDIA's keyword arguments: our built-in networks, and TorchScript networks
     whose forward declares them (read from the compiled signature)."""
+    if not ROLES[role].call_kwargs:
+        return False
     if isinstance(net, InceptionV3FID | VGG16):
         return True
     try:
@@ -80,6 +91,8 @@ def _nvidia_style(net: Callable, role: str) -> bool:
 
 
 def _detector(net: Callable, role: str, identity: str) -> Detector:
+    if isinstance(net, digits_classifier.DigitsClassifier):
+        return Detector(net, identity, call_kwargs={"output": digits_classifier.output_for_role(role)})
     nvidia_style = _nvidia_style(net, role)
     return Detector(net, identity, call_kwargs=ROLES[role].call_kwargs if nvidia_style else None, rgb=nvidia_style)
 
@@ -113,13 +126,16 @@ def wrap_module(net: nn.Module, role: str, identity: str | None = None) -> Detec
     return _detector(net, role, identity or f"{type(net).__name__}:{_state_identity(net)}")
 
 
-def _load_network(network: str, paths: tuple[Path, ...], kind: str, device: torch.device) -> nn.Module:
+def _load_network(network: str | None, paths: tuple[Path, ...], kind: str, device: torch.device) -> nn.Module:
     if kind == "torchscript":
         if len(paths) != 1:
             raise UserError(f"a TorchScript detector is one file, got {[str(p) for p in paths]}")
         return network_files.load_torchscript(paths[0], device)
     if kind != "state-dict":
         raise UserError(f"unknown detector kind '{kind}'; choose one of {network_files.FILE_KINDS}")
+    if network is None:
+        raise UserError(f"{paths[0]} is a state dict, but the class metrics have no built-in architecture to load "
+                        f"it into; give a TorchScript classifier or builtin:digits")
     source = " + ".join(str(p) for p in paths)
     net = build_builtin(network, [network_files.load_state_dict(p) for p in paths], source)
     return net.to(device).eval().requires_grad_(False)
@@ -132,11 +148,17 @@ _loaded: dict[tuple, nn.Module] = {}
 
 def load_detector(role: str, path: str | os.PathLike | None = None, kind: str = "auto",
                   device: torch.device | str = "cpu", cache_dir: str | os.PathLike | None = None) -> Detector:
-    """The detector a metric of `role` (`fid`, `is`, `pr`, `ppl`) uses: the file at `path` if given,
-    else the built-in network found (or downloaded) as `weights.find_weight_files` describes."""
+    """The detector a metric of `role` (`fid`, `is`, `pr`, `ppl`, `classes`) uses: the file at `path` if given
+    (or a name of `BUILTIN_DETECTORS`), else the standard network found (or downloaded) as
+    `weights.find_weight_files` describes."""
     if role not in ROLES:
         raise KeyError(f"unknown detector role '{role}'; choose one of {sorted(ROLES)}")
     spec = ROLES[role]
+    if path is not None and str(path).startswith("builtin:"):
+        return _builtin_detector(str(path), role, torch.device(device))
+    if path is None and spec.network is None:
+        raise UserError("the class metrics need a classifier of the data set's classes: --detector builtin:digits "
+                        "(the built-in digits) or a TorchScript network returning one score per class [N, K]")
     if path is not None:
         paths = (Path(path).expanduser(),)
         if not paths[0].is_file():
@@ -153,3 +175,14 @@ def load_detector(role: str, path: str | os.PathLike | None = None, kind: str = 
     if key not in _loaded:
         _loaded[key] = _load_network(spec.network, paths, kind, device)
     return _detector(_loaded[key], role, "+".join(f"{p.name}:{d[:16]}" for p, d in zip(paths, digests)))
+
+
+def _builtin_detector(name: str, role: str, device: torch.device) -> Detector:
+    if name not in BUILTIN_DETECTORS:
+        raise UserError(f"unknown built-in detector '{name}'; choose one of: {', '.join(BUILTIN_DETECTORS)}")
+    path = BUILTIN_DETECTORS[name]
+    digest = file_sha256(path)
+    key = (name, str(path), digest, str(device))
+    if key not in _loaded:
+        _loaded[key] = digits_classifier.load_digits_classifier(path, device)
+    return _detector(_loaded[key], role, f"{name}:{digest[:16]}")

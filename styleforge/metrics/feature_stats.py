@@ -184,8 +184,10 @@ def generated_uint8(G: torch.nn.Module, z: torch.Tensor, c: torch.Tensor, G_kwar
 
 def generator_feature_stats(G: torch.nn.Module, detector: Detector, opts: ExtractOptions, num_gen: int,
                             data_path=None, seed: int = 0, G_kwargs: dict | None = None,
-                            capture_all: bool = False, capture_mean_cov: bool = False) -> FeatureStats:
-    """Statistics of the detector's features of `num_gen` images of G, labels drawn from the data set."""
+                            capture_all: bool = False, capture_mean_cov: bool = False,
+                            with_labels: bool = False) -> FeatureStats:
+    """Statistics of the detector's features of `num_gen` images of G, labels drawn from the data set.
+    `with_labels`: each row is the features followed by the label G was given ([N, D + c_dim])."""
     G = copy.deepcopy(G).eval().requires_grad_(False).to(opts.device)
     labels = LabelSampler(G, data_path, seed * opts.world_size + opts.rank)
     rng = torch.Generator(device=opts.device).manual_seed(seed * opts.world_size + opts.rank)
@@ -194,8 +196,11 @@ def generator_feature_stats(G: torch.nn.Module, detector: Detector, opts: Extrac
                                disable=not opts.progress or opts.rank != 0) as bar:
         while not stats.is_full():
             z = torch.randn([opts.batch_size, G.z_dim], generator=rng, device=opts.device)
-            images = generated_uint8(G, z, labels.sample(opts.batch_size, opts.device), G_kwargs or {})
-            stats.append(gather_interleaved(detector(images), opts.world_size).cpu().numpy())
+            c = labels.sample(opts.batch_size, opts.device)
+            features = detector(generated_uint8(G, z, c, G_kwargs or {}))
+            if with_labels:
+                features = torch.cat([features, c.to(features.dtype)], dim=1)
+            stats.append(gather_interleaved(features, opts.world_size).cpu().numpy())
             bar.n = stats.num_items
             bar.refresh()
     return stats

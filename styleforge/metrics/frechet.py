@@ -47,5 +47,5 @@ def compute_fid(ctx: MetricContext, max_real: int | None, num_gen: int) -> float
 
 # `_full`: all real images; the legacy `fid50k` uses the first 50k.
 for _k in (50, 10, 5, 1):
-    register_metric(f"fid{_k}k_full", compute_fid, num_gen=_k * 1000, max_real=None)
-register_metric("fid50k", compute_fid, num_gen=50_000, max_real=50_000)
+    register_metric(f"fid{_k}k_full", compute_fid, num_gen=_k * 1000, max_real=None, lower_is_better=True)
+register_metric("fid50k", compute_fid, num_gen=50_000, max_real=50_000, lower_is_better=True)

@@ -34,4 +34,4 @@ def compute_is(ctx: MetricContext, num_gen: int, num_splits: int = 10) -> dict[s
 
 
 for _k in (50, 10, 5, 1):
-    register_metric(f"is{_k}k", compute_is, num_gen=_k * 1000)
+    register_metric(f"is{_k}k", compute_is, num_gen=_k * 1000, lower_is_better=False)

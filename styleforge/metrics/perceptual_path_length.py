@@ -103,8 +103,8 @@ def compute_ppl(ctx: MetricContext, num_gen: int, space: str, sampling: str, cro
 
 
 # The official names: crop for the face-like models of the StyleGAN paper; ppl2_wend is StyleGAN2's PPL.
-register_metric("ppl2_wend", compute_ppl, num_gen=50_000, space="w", sampling="end", crop=False)
+register_metric("ppl2_wend", compute_ppl, num_gen=50_000, space="w", sampling="end", crop=False, lower_is_better=True)
 for _space in ("z", "w"):
     for _sampling in ("full", "end"):
         register_metric(f"ppl_{_space}{_sampling}", compute_ppl, num_gen=50_000, space=_space, sampling=_sampling,
-                        crop=True)
+                        crop=True, lower_is_better=True)

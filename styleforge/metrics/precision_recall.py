@@ -68,5 +68,5 @@ def compute_pr(ctx: MetricContext, max_real: int | None, num_gen: int, nhood_siz
 
 
 for _k in (50, 10, 5, 1):
-    register_metric(f"pr{_k}k3_full", compute_pr, num_gen=_k * 1000, max_real=200_000)
-register_metric("pr50k3", compute_pr, num_gen=50_000, max_real=50_000)
+    register_metric(f"pr{_k}k3_full", compute_pr, num_gen=_k * 1000, max_real=200_000, lower_is_better=False)
+register_metric("pr50k3", compute_pr, num_gen=50_000, max_real=50_000, lower_is_better=False)

@@ -1,16 +1,21 @@
-"""Compute quality metrics (FID, KID, precision/recall, IS, PPL) of a trained generator.
+"""Compute quality metrics (FID, KID, precision/recall, IS, PPL, class accuracy) of a trained generator.
 
 Metrics: fid50k_full, kid50k_full, pr50k3_full, is50k, ppl2_wend, ppl_zfull, ppl_wfull, ppl_zend, ppl_wend,
-smaller variants (fid10k_full, fid1k_full, kid10k_full, pr10k3_full, is10k, ...) and legacy fid50k/kid50k/pr50k3.
+smaller variants (fid10k_full, fid1k_full, kid10k_full, pr10k3_full, is10k, ...) and legacy fid50k/kid50k/pr50k3;
+class_acc (conditional G: the share of images classified as the class asked for) and class_coverage (entropy
+of the predicted classes / log K), which need a classifier as --detector.
 --num-gen overrides the number of generated images (PPL: samples) of every metric, for a quick check.
 
 Feature networks are found in this order: --detector PATH, $STYLEFORGE_INCEPTION / $STYLEFORGE_VGG16 /
 $STYLEFORGE_LPIPS, the folder $STYLEFORGE_WEIGHTS, ~/.cache/styleforge/weights ($STYLEFORGE_CACHE), then a
-checked download. --detector also takes your own network (TorchScript, or a state dict of the built-in one).
+checked download. --detector also takes your own network (TorchScript, or a state dict of the built-in one),
+or builtin:digits: a classifier of the built-in digits shipped with StyleForge, for every metric but PPL.
 
-Example:
+Examples:
   styleforge metrics --network run/network-snapshot-001000.safetensors --data data.zip \\
       --metrics fid50k_full,kid50k_full,pr50k3_full --out run/metrics.jsonl
+  styleforge metrics --network CKPT --data digits32.zip --detector builtin:digits \\
+      --metrics fid10k_full,kid10k_full,pr10k3_full,class_acc,class_coverage
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip the check of the network file's SHA-256 checksums (faster loading)")
     parser.add_argument("--data", help="training data set (ZIP or folder of images) to compare with")
     parser.add_argument("--metrics", default="fid50k_full", help="comma-separated metric names (default %(default)s)")
-    parser.add_argument("--detector", help="feature network file instead of the standard one")
+    parser.add_argument("--detector", help="feature network file instead of the standard one, or builtin:digits")
     parser.add_argument("--detector-kind", choices=FILE_KINDS, default="auto", help="format of --detector")
     parser.add_argument("--num-gen", type=int, help="number of generated images (PPL: samples) per metric")
     parser.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default %(default)s)")
