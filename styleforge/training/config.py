@@ -101,7 +101,7 @@ class TrainConfig:
     snap: int | None = None  # checkpoint and sample grid every N ticks
     keep: int = 3  # keep the last K checkpoints (plus the best by metric)
     metrics: list[str] = field(default_factory=list)  # metrics evaluated at each checkpoint (first one: best)
-    metrics_detector: str | None = None  # feature network file for the metrics (default: the standard one)
+    metrics_detector: str | None = None  # feature network of the metrics: a file or builtin:digits (default: Inception)
     metrics_num_gen: int | None = None  # generated images per metric (default: the metric's own, e.g. 50k)
     grid_seeds: int = 32  # number of fixed seeds in the sample grids
     resume: str | None = None  # checkpoint path, a run directory, or "latest"

@@ -47,14 +47,5 @@ def evaluate_snapshot(cfg: TrainConfig, G_ema: torch.nn.Module, path: Path, run_
         log(f"{name}: " + ", ".join(f"{k} {v:.4g}" for k, v in result["results"].items()))
         if i == 0:  # the first metric decides which checkpoint is the best
             value = next(iter(result["results"].values()))
-            if ckpt_io.record_best(run_dir, path, name, value, lower_is_better(name)):
+            if ckpt_io.record_best(run_dir, path, name, value, METRICS.get(name).lower_is_better):
                 log(f"best checkpoint so far by {name}: {path.name}")
-
-
-def lower_is_better(name: str) -> bool:
-    """A metric's direction, as it declares it (FID, KID, PPL: lower; IS, precision, accuracy: higher)."""
-    metric = METRICS.get(name)
-    declared = getattr(metric, "higher_is_better", None)
-    if declared is not None:
-        return not declared
-    return not name.startswith(("is", "pr"))
