@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import PIL.Image
 from tqdm import tqdm
 
+from styleforge.data.builtin import BUILTIN_SOURCES
 from styleforge.data.layout import IMAGE_EXTENSIONS, METADATA_NAME, archive_name, normalize_name
 from styleforge.data.output import AtomicOutput
-from styleforge.data.sources import BadImage, Source, open_source
+from styleforge.data.sources import BUILTIN_PREFIX, BadImage, FolderSource, LmdbSource, Source, ZipSource
 from styleforge.data.transforms import (
     RESIZE_FILTERS,
     TRANSFORMS,
@@ -106,6 +108,26 @@ class _Shaper:
         if not self.first:
             self.resolution, self.channels, self.first = side, channels, description
         return img
+
+
+
+def open_source(spec: str | Path) -> Source:
+    """Opens `builtin:NAME`, an LMDB folder (holding data.mdb), a folder of images or a ZIP."""
+    text = str(spec)
+    if text.startswith(BUILTIN_PREFIX):
+        name = text[len(BUILTIN_PREFIX):]
+        if name not in BUILTIN_SOURCES:
+            known = ", ".join(BUILTIN_PREFIX + n for n in BUILTIN_SOURCES)
+            raise UserError(f"unknown built-in data set {text!r}; known: {known}")
+        return BUILTIN_SOURCES[name]()
+    path = Path(spec)
+    if path.is_dir():
+        return LmdbSource(path) if (path / "data.mdb").is_file() else FolderSource(path)
+    if path.is_file():
+        if zipfile.is_zipfile(path):
+            return ZipSource(path)
+        raise UserError(f"{path}: not a ZIP archive; --source takes a folder, a ZIP, an LMDB folder or builtin:digits")
+    raise UserError(f"{path}: no such file or folder")
 
 
 def build_dataset(

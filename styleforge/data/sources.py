@@ -156,24 +156,3 @@ class LmdbSource(Source):
 
     def close(self) -> None:
         self.env.close()
-
-
-def open_source(spec: str | Path) -> Source:
-    """Opens `builtin:NAME`, an LMDB folder (holding data.mdb), a folder of images or a ZIP."""
-    text = str(spec)
-    if text.startswith(BUILTIN_PREFIX):
-        from styleforge.data.builtin import BUILTIN_SOURCES
-
-        name = text[len(BUILTIN_PREFIX):]
-        if name not in BUILTIN_SOURCES:
-            known = ", ".join(BUILTIN_PREFIX + n for n in BUILTIN_SOURCES)
-            raise UserError(f"unknown built-in data set {text!r}; known: {known}")
-        return BUILTIN_SOURCES[name]()
-    path = Path(spec)
-    if path.is_dir():
-        return LmdbSource(path) if (path / "data.mdb").is_file() else FolderSource(path)
-    if path.is_file():
-        if zipfile.is_zipfile(path):
-            return ZipSource(path)
-        raise UserError(f"{path}: not a ZIP archive; --source takes a folder, a ZIP, an LMDB folder or builtin:digits")
-    raise UserError(f"{path}: no such file or folder")

@@ -29,8 +29,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+import styleforge.metrics.digits_classifier as digits_classifier
+import styleforge.metrics.network_files as network_files
 from styleforge.errors import UserError
-from styleforge.metrics import digits_classifier, network_files
 from styleforge.metrics.inception import InceptionV3FID
 from styleforge.metrics.vgg16 import VGG16, lpips_state_from_file
 from styleforge.metrics.weights import file_sha256, find_weight_files, verify_known_file

@@ -24,8 +24,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+import styleforge.metrics.network_files as network_files
 from styleforge.errors import UserError
-from styleforge.metrics import network_files
 
 WEIGHTS_FILE = Path(__file__).with_name("digits_classifier.safetensors")
 RESOLUTION = 32  # images of any size are resized to this before classification
