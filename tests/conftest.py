@@ -36,3 +36,17 @@ def tiny_options(tmp_path):
     return dict(cfg="cpu", cbase=128, cmax=16, z_dim=8, w_dim=8, map_layers=1, batch=4, mbstd_group=4, workers=0,
                 tick_kimg=0.004, snap=100, keep=2, r1_interval=2, pl_interval=2, grid_seeds=4, glr=0.002,
                 outdir=str(tmp_path / "runs"))
+
+
+@pytest.fixture
+def train_recorded():
+    """train_recorded(options, **trainer_kwargs) -> (trainer, run_dir, {step: that step's losses})."""
+    from styleforge.training.loop import Trainer
+
+    def run(options, **kwargs):
+        record = {}
+        trainer = Trainer(options, step_callback=lambda step, losses: record.__setitem__(step, losses),
+                          **{"quiet": True, **kwargs})
+        return trainer, trainer.run(), record
+
+    return run

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import base64
-import inspect
 import io
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from tiny import tiny_network
 from tools_networks import tiny_generator
-
-from styleforge.networks.synthesis import SynthesisNetwork
 
 
 class AllScalesSynthesis(torch.nn.Module):
@@ -39,19 +37,11 @@ def multiscale_generator() -> torch.nn.Module:
     return G
 
 
-def sel_available() -> bool:
-    """True once EqGAN-SA's spatial encoding layers are in this StyleForge (`use_sel` of the synthesis network)."""
-    return "use_sel" in inspect.signature(SynthesisNetwork.__init__).parameters
-
-
 def tiny_sel_generator(seed: int = 0) -> torch.nn.Module:
     """A 16x16 EqGAN-SA G: the tiny StyleGAN2 G with spatial encoding layers."""
     torch.manual_seed(seed)
-    from styleforge.registry import GENERATORS
-
-    G = GENERATORS.get("stylegan2")(z_dim=32, w_dim=32, img_resolution=16, mapping_kwargs=dict(num_layers=2),
-                                    synthesis_kwargs=dict(channel_base=512, channel_max=32, use_sel=True))
-    return G.eval().requires_grad_(False)
+    return tiny_network("G", z_dim=32, w_dim=32, mapping_layers=2, channel_base=512, channel_max=32,
+                        use_sel=True).eval().requires_grad_(False)
 
 
 def decode_data_url(url: str) -> np.ndarray:

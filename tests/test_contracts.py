@@ -12,6 +12,7 @@ import dataclasses
 import pytest
 import torch
 from registered import builtin_names
+from tiny import TINY_SPEC
 
 import styleforge.augment  # noqa: F401  (registers the components)
 import styleforge.losses  # noqa: F401
@@ -25,9 +26,7 @@ RES = 16
 
 
 def spec(c_dim: int = 0) -> NetworkSpec:
-    return NetworkSpec(img_resolution=RES, img_channels=3, c_dim=c_dim, z_dim=8, w_dim=8, mapping_layers=1,
-                       channel_base=64, channel_max=8, mbstd_group_size=2, num_fp16_res=0, conv_clamp=None,
-                       g_architecture="skip", d_architecture="resnet", use_sel=False)
+    return dataclasses.replace(TINY_SPEC, c_dim=c_dim, channel_base=64, channel_max=8, mbstd_group_size=2)
 
 
 def onehot(n: int, c_dim: int) -> torch.Tensor:

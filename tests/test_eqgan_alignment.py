@@ -2,6 +2,7 @@
 
 import torch
 import torch.nn.functional as F
+from tiny import tiny_network
 
 from styleforge.losses.alignment import (
     Alignment,
@@ -11,8 +12,6 @@ from styleforge.losses.alignment import (
     grad_cam_weights,
 )
 from styleforge.losses.logistic import LogisticLoss
-from styleforge.networks.discriminator import StyleGAN2Discriminator
-from styleforge.networks.generator import StyleGAN2Generator
 from styleforge.networks.heatmaps import random_heatmaps
 
 RES = 32
@@ -20,9 +19,8 @@ RES = 32
 
 def nets(use_sel=True):
     torch.manual_seed(0)
-    G = StyleGAN2Generator(z_dim=8, w_dim=8, img_resolution=RES, img_channels=3, mapping_kwargs=dict(num_layers=1),
-                           synthesis_kwargs=dict(channel_base=128, channel_max=8, use_sel=use_sel))
-    D = StyleGAN2Discriminator(img_resolution=RES, img_channels=3, channel_base=128, channel_max=8)
+    G = tiny_network("G", img_resolution=RES, channel_max=8, use_sel=use_sel)
+    D = tiny_network("D", img_resolution=RES, channel_max=8)
     return G, D
 
 
@@ -118,9 +116,8 @@ def test_G_step_adds_the_alignment_loss_and_D_steps_do_not():
 
 def test_a_16px_D_aligns_the_levels_it_has():
     torch.manual_seed(0)
-    G = StyleGAN2Generator(z_dim=8, w_dim=8, img_resolution=16, img_channels=3,
-                           synthesis_kwargs=dict(channel_base=64, channel_max=8, use_sel=True))
-    D = StyleGAN2Discriminator(img_resolution=16, img_channels=3, channel_base=64, channel_max=8)
+    G = tiny_network("G", channel_base=64, channel_max=8, use_sel=True)
+    D = tiny_network("D", channel_base=64, channel_max=8)
     alignment = AttentionAlignment(D)
     img = G(torch.randn(2, 8), None)
     with alignment.watch() as features:

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny import tiny_network
 
 import styleforge.networks  # noqa: F401  (registers the networks)
 from styleforge.inference.multiscale import msg_scales_grid
@@ -15,20 +16,16 @@ from styleforge.networks.progressive import reals_at_lod, set_lod
 from styleforge.networks.stylegan1 import AdaIN, StyleGAN1Generator, StyleGAN1Layer
 from styleforge.registry import DISCRIMINATORS, GENERATORS
 
-TINY = dict(channel_base=128, channel_max=16)
 FAMILY_G = ("stylegan1", "msg-stylegan1", "progan", "msg-stylegan2")
 FAMILY_D = ("stylegan1", "progan", "msg")
 
 
 def tiny_G(name, res=16, c_dim=0):
-    if name == "progan":
-        return GENERATORS.create(name, z_dim=12, c_dim=c_dim, img_resolution=res, img_channels=3, **TINY)
-    return GENERATORS.create(name, z_dim=12, c_dim=c_dim, w_dim=12, img_resolution=res, img_channels=3,
-                             mapping_kwargs=dict(num_layers=2), synthesis_kwargs=TINY)
+    return tiny_network("G", name, img_resolution=res, c_dim=c_dim, z_dim=12, w_dim=12, mapping_layers=2)
 
 
 def tiny_D(name, res=16, c_dim=0, **kwargs):
-    return DISCRIMINATORS.create(name, c_dim=c_dim, img_resolution=res, img_channels=3, **TINY, **kwargs)
+    return tiny_network("D", name, kwargs, img_resolution=res, c_dim=c_dim)
 
 
 @pytest.mark.parametrize("name", FAMILY_G)
@@ -193,8 +190,7 @@ def test_msg_scales_grid_lays_out_every_scale_of_every_latent():
     assert grid.shape == (2 * 16, 3 * 16, 3) and grid.dtype.name == "uint8"
     assert (grid[:16, :16] == grid[:16, :16][::4, ::4].repeat(4, 0).repeat(4, 1)).all()  # 4x4 scale, enlarged
     with pytest.raises(Exception, match="multi-scale"):
-        msg_scales_grid(GENERATORS.create("stylegan2", z_dim=4, w_dim=4, img_resolution=8, img_channels=1,
-                                          mapping_kwargs=dict(num_layers=1), synthesis_kwargs=TINY), torch.randn(1, 4))
+        msg_scales_grid(tiny_network("G", img_resolution=8, img_channels=1), torch.randn(1, 8))
 
 
 def test_classes_registered_by_name():

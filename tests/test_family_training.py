@@ -24,17 +24,6 @@ RECIPES = {  # the official recipes, see docs/family.md
 }
 
 
-@pytest.fixture(scope="module")
-def digits(tmp_path_factory):
-    from styleforge.data.build import build_dataset
-
-    paths = {}
-    for res in (16, 32):
-        paths[res] = str(tmp_path_factory.mktemp("data") / f"digits{res}.zip")
-        build_dataset("builtin:digits", paths[res], resolution=res, max_images=64)
-    return paths
-
-
 def train(options, **kwargs):
     """Runs the Trainer; returns it, its run dir and per step (losses, lod, batch)."""
     record = {}
@@ -74,7 +63,7 @@ def test_progressive_growing_sets_lod_batch_and_resets_when_a_fade_starts_or_end
 
 @pytest.mark.parametrize("name", ["stylegan1", "msg-stylegan2"])
 def test_trains_on_digits(digits, tmp_path, name):
-    trainer, run_dir, record = train({**TINY, **RECIPES[name], "data": digits[16], "outdir": str(tmp_path),
+    trainer, run_dir, record = train({**TINY, **RECIPES[name], "data": digits(16), "outdir": str(tmp_path),
                                       "kimg": 0.024})
     G0 = trainer.G_ema  # the G_ema of the last checkpoint, loaded as a tool would
     assert len(record) == 3
@@ -89,7 +78,7 @@ def test_trains_on_digits(digits, tmp_path, name):
 
 
 def test_progan_grows_from_4_to_32_on_digits(digits, tmp_path):
-    trainer, run_dir, record = train({**TINY, **RECIPES["progan"], "data": digits[32], "outdir": str(tmp_path),
+    trainer, run_dir, record = train({**TINY, **RECIPES["progan"], "data": digits(32), "outdir": str(tmp_path),
                                       "kimg": 0.08})
     assert [lod for _, lod, _ in record.values()] == [3, 2.5, 2, 2, 1.5, 1, 1, 0.5, 0]
     assert [batch for _, _, batch in record.values()] == [16] + [8] * 8
@@ -101,7 +90,7 @@ def test_progan_grows_from_4_to_32_on_digits(digits, tmp_path):
 
 
 def test_resume_in_the_middle_of_a_fade_repeats_the_uninterrupted_run(digits, tmp_path):
-    options = {**TINY, **RECIPES["progan"], "data": digits[16], "grow_fade_kimg": 0.024}
+    options = {**TINY, **RECIPES["progan"], "data": digits(16), "grow_fade_kimg": 0.024}
     full, _, full_record = train({**options, "outdir": str(tmp_path / "a"), "kimg": 0.072})
     _, first_dir, first_record = train({**options, "outdir": str(tmp_path / "b"), "kimg": 0.024})
     lods = [lod for _, lod, _ in full_record.values()]
@@ -118,7 +107,7 @@ def test_resume_in_the_middle_of_a_fade_repeats_the_uninterrupted_run(digits, tm
 
 
 def test_growing_refuses_networks_without_lod_and_bad_batches(digits, tmp_path):
-    base = {**TINY, "data": digits[16], "outdir": str(tmp_path), "grow": True}
+    base = {**TINY, "data": digits(16), "outdir": str(tmp_path), "grow": True}
     with pytest.raises(UserError, match="cannot grow"):
         Trainer(base, quiet=True)
     with pytest.raises(UserError, match="--grow-batch: '64'"):
@@ -128,7 +117,7 @@ def test_growing_refuses_networks_without_lod_and_bad_batches(digits, tmp_path):
 
 
 def test_fade_state_reaches_g_ema_and_sample_grids(digits, tmp_path):
-    trainer = Trainer({**TINY, **RECIPES["progan"], "data": digits[16], "outdir": str(tmp_path)}, quiet=True)
+    trainer = Trainer({**TINY, **RECIPES["progan"], "data": digits(16), "outdir": str(tmp_path)}, quiet=True)
     trainer.schedule.before_step(16)  # 2 - 8/16: the 8x8 level fading in
     assert float(trainer.G_ema.synthesis.lod) == float(trainer.D.lod) == 1.5
     set_lod(trainer.G_ema, 2.0)
@@ -139,7 +128,7 @@ def test_fade_state_reaches_g_ema_and_sample_grids(digits, tmp_path):
 @pytest.mark.parametrize("name", sorted(RECIPES))
 def test_every_recipe_trains_under_bf16_autocast(digits, tmp_path, name):
     """Their penalties (R1 over scales, gradient penalty) are summed in float32 under autocast."""
-    _, _, record = train({**TINY, **RECIPES[name], "data": digits[16], "outdir": str(tmp_path), "kimg": 0.016,
+    _, _, record = train({**TINY, **RECIPES[name], "data": digits(16), "outdir": str(tmp_path), "kimg": 0.016,
                           "precision": "bf16"})
     for losses, _, _ in record.values():
         assert {"Loss/G/loss", "Loss/D/loss"} < set(losses)

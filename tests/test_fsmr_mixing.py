@@ -3,25 +3,21 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny import tiny_network
 from torch import nn
 
 from styleforge.losses.fsmr import FSMR, fsmr_penalty
 from styleforge.losses.logistic import LogisticLoss
-from styleforge.networks.discriminator import StyleGAN2Discriminator
 from styleforge.networks.fsm import FeatureMixing, channel_stats, conv_with_mixing, feature_statistics_mix
-from styleforge.networks.generator import StyleGAN2Generator
 from styleforge.ops.layers import Conv2dLayer
-
-TINY = dict(channel_base=128, channel_max=16)
 
 
 def tiny_D(arch="resnet", res=16):
-    return StyleGAN2Discriminator(img_resolution=res, img_channels=3, architecture=arch, **TINY)
+    return tiny_network("D", d_architecture=arch, img_resolution=res)
 
 
 def tiny_G(res=16):
-    return StyleGAN2Generator(z_dim=8, w_dim=8, img_resolution=res, img_channels=3,
-                              mapping_kwargs=dict(num_layers=1), synthesis_kwargs=TINY)
+    return tiny_network("G", img_resolution=res)
 
 
 # --- the operation ---------------------------------------------------------------------------------------

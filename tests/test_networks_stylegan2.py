@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 from conformance_data import REASON, conformance_dir
+from tiny import tiny_network
 
 import styleforge.networks  # noqa: F401  (registers the networks)
 from styleforge.networks.discriminator import MinibatchStdLayer, StyleGAN2Discriminator
@@ -12,17 +13,15 @@ from styleforge.networks.generator import StyleGAN2Generator, style_mix
 from styleforge.networks.persistence import load_network, save_network
 from styleforge.registry import DISCRIMINATORS, GENERATORS
 
-TINY = dict(channel_base=64, channel_max=8)
 
-
-def tiny_G(res=16, c_dim=0, arch="skip", **kw) -> StyleGAN2Generator:
-    return StyleGAN2Generator(z_dim=16, c_dim=c_dim, w_dim=16, img_resolution=res, img_channels=3,
-                              mapping_kwargs=dict(num_layers=2), synthesis_kwargs=dict(architecture=arch, **TINY), **kw)
+def tiny_G(res=16, c_dim=0, arch="skip") -> StyleGAN2Generator:
+    return tiny_network("G", img_resolution=res, c_dim=c_dim, g_architecture=arch, z_dim=16, w_dim=16,
+                        mapping_layers=2, channel_base=64, channel_max=8)
 
 
 def tiny_D(res=16, c_dim=0, arch="resnet") -> StyleGAN2Discriminator:
-    return StyleGAN2Discriminator(c_dim=c_dim, img_resolution=res, img_channels=3, architecture=arch, **TINY,
-                                  mapping_kwargs=dict(num_layers=2))
+    return tiny_network("D", overrides=dict(mapping_kwargs=dict(num_layers=2)), img_resolution=res, c_dim=c_dim,
+                        d_architecture=arch, channel_base=64, channel_max=8)
 
 
 def test_registered_by_name():
@@ -151,9 +150,9 @@ def test_parameter_and_buffer_counts_match_official(row):
 
 def test_reduced_precision_blocks_on_request():
     torch.manual_seed(0)
-    G = StyleGAN2Generator(z_dim=16, w_dim=16, img_resolution=16, mapping_kwargs=dict(num_layers=2),
-                           synthesis_kwargs=dict(num_fp16_res=2, conv_clamp=256, **TINY)).eval()
-    D = StyleGAN2Discriminator(img_resolution=16, num_fp16_res=2, conv_clamp=256, **TINY)
+    G = tiny_network("G", z_dim=16, w_dim=16, mapping_layers=2, channel_base=64, channel_max=8, num_fp16_res=2,
+                     conv_clamp=256).eval()
+    D = tiny_network("D", channel_base=64, channel_max=8, num_fp16_res=2, conv_clamp=256)
     z = torch.randn(4, 16)
     reference = G(z, None, noise_mode="const")
     assert torch.equal(G(z, None, noise_mode="const", force_fp32=True), reference)  # CPU: fp32 unless asked

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from studio_networks import decode_data_url, png_pixels, sel_available, tiny_sel_generator
+from studio_networks import decode_data_url, png_pixels, tiny_sel_generator
 from tools_networks import tiny_generator
 
 pytest.importorskip("starlette")
@@ -176,7 +176,6 @@ def test_a_network_that_cannot_be_loaded_shows_the_error_on_the_page(browser, tm
         assert "seed -5: out of range" in browser.find_element(By.ID, "error").text
 
 
-@pytest.mark.skipif(not sel_available(), reason="EqGAN-SA (use_sel) is not in this StyleForge yet")
 def test_dragging_a_heatmap_centre_moves_the_image_and_is_saved(browser, tmp_path):
     network = tmp_path / "G_sa.safetensors"
     save_network(tiny_sel_generator(), network)

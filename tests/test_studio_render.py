@@ -7,7 +7,7 @@ import shlex
 import numpy as np
 import pytest
 import torch
-from studio_networks import multiscale_generator, png_pixels, sel_available, tiny_sel_generator
+from studio_networks import multiscale_generator, png_pixels, tiny_sel_generator
 from tools_networks import tiny_generator
 
 from styleforge.cli import main
@@ -124,7 +124,6 @@ def test_every_scale_of_a_multiscale_generator():
     assert not describe(tiny_generator()).multiscale
 
 
-@pytest.mark.skipif(not sel_available(), reason="EqGAN-SA (use_sel) is not in this StyleForge yet")
 def test_heatmap_centres_of_an_eqgan_sa_generator():
     G = tiny_sel_generator()
     info = describe(G)

@@ -23,25 +23,9 @@ TINY = dict(
 STEP_KIMG = 0.008  # one step of batch 8
 
 
-@pytest.fixture(scope="module")
-def digits(tmp_path_factory):
-    from styleforge.data.build import build_dataset
-
-    path = tmp_path_factory.mktemp("data") / "digits16.zip"
-    build_dataset("builtin:digits", path, resolution=16, max_images=64)
-    return str(path)
-
-
-def run(options, steps=None, **kwargs):
-    record = {}
-    trainer = Trainer(options, step_callback=lambda step, losses: record.__setitem__(step, losses), quiet=True,
-                      **kwargs)
-    run_dir = trainer.run()
-    return trainer, run_dir, record
-
-
-def test_run_writes_config_stats_grids_plot_and_checkpoints(digits, tmp_path):
-    trainer, run_dir, record = run({**TINY, "data": digits, "outdir": str(tmp_path), "kimg": 4 * STEP_KIMG})
+def test_run_writes_config_stats_grids_plot_and_checkpoints(digits, tmp_path, train_recorded):
+    trainer, run_dir, record = train_recorded({**TINY, "data": digits(16), "outdir": str(tmp_path),
+                                               "kimg": 4 * STEP_KIMG})
     assert len(record) == 4 and set(record[0]) >= {"Loss/G/loss", "Loss/D/loss", "Loss/scores/real"}
     assert "Loss/r1_penalty" in record[0] and "Loss/pl_penalty" in record[0] and "Loss/r1_penalty" not in record[1]
     assert json.loads((run_dir / "config.json").read_text())["batch"] == 8
@@ -53,11 +37,11 @@ def test_run_writes_config_stats_grids_plot_and_checkpoints(digits, tmp_path):
     assert len(ckpt_io.list_checkpoints(run_dir)) == 2
 
 
-def test_resume_repeats_the_uninterrupted_run_step_for_step(digits, tmp_path):
-    options = {**TINY, "data": digits, "aug": "ada", "ada_interval": 1, "ada_kimg": 1}
-    full, _, full_losses = run({**options, "outdir": str(tmp_path / "a"), "kimg": 6 * STEP_KIMG})
-    _, first_dir, first_losses = run({**options, "outdir": str(tmp_path / "b"), "kimg": 2 * STEP_KIMG})
-    resumed, resumed_dir, resumed_losses = run({"resume": str(first_dir), "kimg": 6 * STEP_KIMG,
+def test_resume_repeats_the_uninterrupted_run_step_for_step(digits, tmp_path, train_recorded):
+    options = {**TINY, "data": digits(16), "aug": "ada", "ada_interval": 1, "ada_kimg": 1}
+    full, _, full_losses = train_recorded({**options, "outdir": str(tmp_path / "a"), "kimg": 6 * STEP_KIMG})
+    _, first_dir, first_losses = train_recorded({**options, "outdir": str(tmp_path / "b"), "kimg": 2 * STEP_KIMG})
+    resumed, resumed_dir, resumed_losses = train_recorded({"resume": str(first_dir), "kimg": 6 * STEP_KIMG,
                                                 "outdir": str(tmp_path / "b")})
     assert resumed_dir == first_dir
     assert sorted(resumed_losses) == [2, 3, 4, 5]
@@ -70,16 +54,16 @@ def test_resume_repeats_the_uninterrupted_run_step_for_step(digits, tmp_path):
     assert torch.equal(resumed.loss.state_dict()["pl_mean"], full.loss.state_dict()["pl_mean"])
 
 
-def test_resume_latest_skips_a_damaged_checkpoint(digits, tmp_path):
-    _, run_dir, _ = run({**TINY, "data": digits, "outdir": str(tmp_path), "kimg": 4 * STEP_KIMG})
+def test_resume_latest_skips_a_damaged_checkpoint(digits, tmp_path, train_recorded):
+    _, run_dir, _ = train_recorded({**TINY, "data": digits(16), "outdir": str(tmp_path), "kimg": 4 * STEP_KIMG})
     newest = ckpt_io.list_checkpoints(run_dir)[-1]
     newest.write_bytes(newest.read_bytes()[:100])
     resumed = Trainer({"resume": "latest", "outdir": str(tmp_path)}, quiet=True)
     assert resumed.cur_nimg == 2 * 8 and "skipping damaged checkpoint" in resumed.log.lines[0]
 
 
-def test_resume_refuses_a_conflicting_option(digits, tmp_path):
-    _, run_dir, _ = run({**TINY, "data": digits, "outdir": str(tmp_path), "kimg": 2 * STEP_KIMG})
+def test_resume_refuses_a_conflicting_option(digits, tmp_path, train_recorded):
+    _, run_dir, _ = train_recorded({**TINY, "data": digits(16), "outdir": str(tmp_path), "kimg": 2 * STEP_KIMG})
     with pytest.raises(UserError, match="--gamma=5.0 conflicts with the resumed run"):
         Trainer({"resume": str(run_dir), "gamma": 5.0}, quiet=True)
 
@@ -94,7 +78,7 @@ def test_non_finite_values_stop_the_run_and_keep_good_checkpoints(digits, tmp_pa
             with torch.no_grad():
                 next(trainer.D.parameters()).fill_(float("nan"))
 
-    trainer = Trainer({**TINY, "data": digits, "outdir": str(tmp_path), "kimg": 8 * STEP_KIMG},
+    trainer = Trainer({**TINY, "data": digits(16), "outdir": str(tmp_path), "kimg": 8 * STEP_KIMG},
                       step_callback=poison, quiet=True)
     with pytest.raises(TrainingDiverged, match=message):
         trainer.run()
@@ -114,10 +98,11 @@ class _Features(torch.nn.Module):
         return self.conv(img.float() / 127.5 - 1).mean(dim=[2, 3])
 
 
-def test_metrics_at_snapshots_are_logged_and_pick_the_best_checkpoint(digits, tmp_path):
+def test_metrics_at_snapshots_are_logged_and_pick_the_best_checkpoint(digits, tmp_path, train_recorded):
     detector = tmp_path / "features.pt"
     torch.jit.script(_Features()).save(str(detector))
-    trainer, run_dir, _ = run({**TINY, "data": digits, "outdir": str(tmp_path), "kimg": 6 * STEP_KIMG, "keep": 1,
+    trainer, run_dir, _ = train_recorded({**TINY, "data": digits(16), "outdir": str(tmp_path), "kimg": 6 * STEP_KIMG,
+                                          "keep": 1,
                                "metrics": ["fid1k_full"], "metrics_detector": str(detector), "metrics_num_gen": 16})
     lines = [json.loads(line) for line in (run_dir / "metric-fid1k_full.jsonl").read_text().splitlines()]
     assert [line["snapshot"] for line in lines] == [f"checkpoints/ckpt-{n:010d}.safetensors" for n in (16, 32, 48)]
@@ -130,7 +115,7 @@ def test_metrics_at_snapshots_are_logged_and_pick_the_best_checkpoint(digits, tm
 
 def test_unknown_metric_is_refused_before_training(digits, tmp_path):
     with pytest.raises(UserError, match="unknown metric 'fid'"):
-        Trainer({**TINY, "data": digits, "outdir": str(tmp_path), "metrics": ["fid"]}, quiet=True)
+        Trainer({**TINY, "data": digits(16), "outdir": str(tmp_path), "metrics": ["fid"]}, quiet=True)
 
 
 # --- distributed -----------------------------------------------------------------------------------------
@@ -189,11 +174,11 @@ def _launch(world, options, out, die_at_step=(-1, -1), timeout=240):
 
 
 @pytest.mark.slow
-def test_two_gloo_ranks_match_a_single_process_run(digits, tmp_path):
-    options = {**TINY, "data": digits, "kimg": 3 * STEP_KIMG, "batch_gpu": 4, "snap": 100}
+def test_two_gloo_ranks_match_a_single_process_run(digits, tmp_path, train_recorded):
+    options = {**TINY, "data": digits(16), "kimg": 3 * STEP_KIMG, "batch_gpu": 4, "snap": 100}
     results = _launch(2, {**options, "outdir": str(tmp_path / "ddp")}, tmp_path)
     assert all(r["ok"] for r in results), results
-    single, _, single_losses = run({**options, "outdir": str(tmp_path / "single")})
+    single, _, single_losses = train_recorded({**options, "outdir": str(tmp_path / "single")})
     g0 = torch.load(tmp_path / "G_rank0.pt")
     g1 = torch.load(tmp_path / "G_rank1.pt")
     for name, value in single.G.state_dict().items():
@@ -203,7 +188,7 @@ def test_two_gloo_ranks_match_a_single_process_run(digits, tmp_path):
 
 @pytest.mark.slow
 def test_a_dead_rank_makes_the_other_exit_with_a_message(digits, tmp_path):
-    options = {**TINY, "data": digits, "kimg": 50 * STEP_KIMG, "batch_gpu": 4, "snap": 100,
+    options = {**TINY, "data": digits(16), "kimg": 50 * STEP_KIMG, "batch_gpu": 4, "snap": 100,
                "outdir": str(tmp_path / "ddp")}
     results = _launch(2, options, tmp_path, die_at_step=(1, 2))
     assert results[1] is None  # rank 1 died without a word
@@ -212,14 +197,14 @@ def test_a_dead_rank_makes_the_other_exit_with_a_message(digits, tmp_path):
 
 
 def test_train_function_runs_single_process(digits, tmp_path):
-    run_dir = train({**TINY, "data": digits, "outdir": str(tmp_path), "kimg": STEP_KIMG, "cond": False}, quiet=True)
+    run_dir = train({**TINY, "data": digits(16), "outdir": str(tmp_path), "kimg": STEP_KIMG, "cond": False}, quiet=True)
     assert (run_dir / "stats.jsonl").exists()
 
 
 def test_cli_dry_run_prints_the_resolved_config(digits, tmp_path, capsys):
     from styleforge.cli import main
 
-    assert main(["train", "--data", digits, "--cfg", "paper256", "--gamma", "3", "--dry-run",
+    assert main(["train", "--data", digits(16), "--cfg", "paper256", "--gamma", "3", "--dry-run",
                  "--outdir", str(tmp_path)]) == 0
     cfg = json.loads(capsys.readouterr().out)
     assert cfg["gamma"] == 3 and cfg["batch"] == 64 and cfg["cbase"] == 16384 and cfg["ema_kimg"] == 20
@@ -229,7 +214,7 @@ def test_cli_dry_run_prints_the_resolved_config(digits, tmp_path, capsys):
 def test_cli_reports_bad_options_without_a_traceback(digits, capsys):
     from styleforge.cli import main
 
-    assert main(["train", "--data", digits, "--cfg", "cpu", "--batch", "30", "--batch-gpu", "8", "--dry-run"]) == 2
+    assert main(["train", "--data", digits(16), "--cfg", "cpu", "--batch", "30", "--batch-gpu", "8", "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert "error: --batch-gpu 8 must divide the per-process batch 30" in err and "Traceback" not in err
     assert main(["train", "--data", "/nonexistent/data.zip", "--dry-run"]) == 2
@@ -238,17 +223,18 @@ def test_cli_reports_bad_options_without_a_traceback(digits, capsys):
 
 def test_progress_bar_counts_seconds_of_a_time_budget(digits, tmp_path, capfd):
     """With a time budget the bar's total is the budget in seconds, not the (never reached) kimg in images."""
-    Trainer({**TINY, "data": digits, "outdir": str(tmp_path / "t"), "kimg": 2 * STEP_KIMG, "time_budget": 777},
+    Trainer({**TINY, "data": digits(16), "outdir": str(tmp_path / "t"), "kimg": 2 * STEP_KIMG, "time_budget": 777},
             quiet=False).run()
     assert "/777 s [" in capfd.readouterr().err
-    Trainer({**TINY, "data": digits, "outdir": str(tmp_path / "k"), "kimg": 2 * STEP_KIMG}, quiet=False).run()
+    Trainer({**TINY, "data": digits(16), "outdir": str(tmp_path / "k"), "kimg": 2 * STEP_KIMG}, quiet=False).run()
     assert "16.0/16.0 [" in capfd.readouterr().err
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_precision_bf16_autocasts_the_training_step(digits, tmp_path, precision):
     """bf16 autocast reaches G and D, through R1, path length and ADA's resampling (in float32)."""
-    trainer = Trainer({**TINY, "data": digits, "outdir": str(tmp_path), "kimg": 2 * STEP_KIMG, "precision": precision,
+    trainer = Trainer({**TINY, "data": digits(16), "outdir": str(tmp_path), "kimg": 2 * STEP_KIMG,
+                       "precision": precision,
                        "aug": "ada", "aug_p": 0.5}, quiet=True)
     dtypes = set()
     for net in (trainer.G.synthesis, trainer.D):

@@ -12,7 +12,6 @@ from styleforge.cli import main
 from styleforge.errors import UserError
 from styleforge.training import checkpoint as ckpt_io
 from styleforge.training.config import TrainConfig
-from styleforge.training.loop import Trainer
 from styleforge.training.resolve import resolve_run
 from styleforge.training.run_dir import claim_run_dir
 
@@ -43,21 +42,14 @@ def test_outdir_that_is_a_file_is_one_clear_error(tmp_path):
         claim_run_dir(tmp_path / "taken", "x")
 
 
-def run(options, **kwargs):
-    record = {}
-    trainer = Trainer(options, step_callback=lambda step, losses: record.__setitem__(step, losses), quiet=True,
-                      **kwargs)
-    return trainer, trainer.run(), record
-
-
-def test_resume_cuts_the_run_back_to_its_checkpoint(digits, tiny_options, tmp_path):
+def test_resume_cuts_the_run_back_to_its_checkpoint(digits, tiny_options, tmp_path, train_recorded):
     options = {**tiny_options, "data": digits(16), "kimg": 0.024, "snap": 2, "keep": 5, "metrics": []}
-    _, run_dir, _ = run(options)  # ticks at 4, 8, .., 24 images; checkpoints at 8, 16, 24
+    _, run_dir, _ = train_recorded(options)  # ticks at 4, 8, .., 24 images; checkpoints at 8, 16, 24
     (run_dir / "checkpoints" / "ckpt-0000000024.safetensors").unlink()  # as if killed after the tick at 20
     (run_dir / "checkpoints" / "ckpt-0000000024.safetensors.tmp").write_bytes(b"half a checkpoint")
     (run_dir / "metric-fake.jsonl").write_text("".join(
         json.dumps({"snapshot": f"checkpoints/ckpt-{n:010d}.safetensors"}) + "\n" for n in (8, 16, 24)))
-    _, resumed_dir, _ = run({"resume": str(run_dir), "kimg": 0.024, "outdir": tiny_options["outdir"]})
+    _, resumed_dir, _ = train_recorded({"resume": str(run_dir), "kimg": 0.024, "outdir": tiny_options["outdir"]})
     assert resumed_dir == run_dir
     kimg = [json.loads(line)["Progress/kimg"]["mean"] for line in (run_dir / "stats.jsonl").read_text().splitlines()]
     assert kimg == pytest.approx([0.004, 0.008, 0.012, 0.016, 0.020, 0.024])  # once each
@@ -68,15 +60,15 @@ def test_resume_cuts_the_run_back_to_its_checkpoint(digits, tiny_options, tmp_pa
     assert "resumed from" in log and "ckpt-0000000016" in log
 
 
-def test_a_run_resumes_from_another_working_directory(digits, tiny_options, tmp_path, monkeypatch):
+def test_a_run_resumes_from_another_working_directory(digits, tiny_options, tmp_path, monkeypatch, train_recorded):
     data = Path(digits(16))
     monkeypatch.chdir(data.parent)
     options = {**tiny_options, "data": data.name, "kimg": 0.008, "snap": 1}
-    _, run_dir, _ = run(options)
+    _, run_dir, _ = train_recorded(options)
     saved = json.loads((run_dir / "config.json").read_text())
     assert saved["data"] == str(data.resolve())
     monkeypatch.chdir(tmp_path)
-    trainer, _, _ = run({"resume": str(run_dir), "kimg": 0.016, "outdir": tiny_options["outdir"]})
+    trainer, _, _ = train_recorded({"resume": str(run_dir), "kimg": 0.016, "outdir": tiny_options["outdir"]})
     assert trainer.cur_nimg == 16
 
 
@@ -121,9 +113,9 @@ def test_the_train_command_prints_one_line_and_writes_nothing(digits, tmp_path, 
     assert not outdir.exists()
 
 
-def test_checkpoint_configs_of_earlier_versions_still_read(digits, tiny_options):
+def test_checkpoint_configs_of_earlier_versions_still_read(digits, tiny_options, train_recorded):
     """Configs in checkpoints written before the regularizers became options of their own."""
-    _, run_dir, _ = run({**tiny_options, "data": digits(16), "kimg": 0.004, "snap": 1, "align_weight": 1.0})
+    _, run_dir, _ = train_recorded({**tiny_options, "data": digits(16), "kimg": 0.004, "snap": 1, "align_weight": 1.0})
     old = dict(ckpt_io.load_checkpoint(ckpt_io.list_checkpoints(run_dir)[-1]).config)
     old["align_loss"] = old.pop("align_weight") > 0  # the field's earlier name and type
     old.update(loss="wgangp", loss_kwargs={"gp_lambda": 5.0, "drift": 0.01})

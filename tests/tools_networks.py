@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import torch
-
-import styleforge.networks  # noqa: F401  (registers the networks)
-from styleforge.registry import GENERATORS
+from tiny import tiny_network
 
 
 def tiny_generator(c_dim: int = 0, seed: int = 0, noise_strength: float = 0.3) -> torch.nn.Module:
     """A 16x16 StyleGAN2 G (6 ws), by default with visible noise so that noise modes differ."""
     torch.manual_seed(seed)
-    G = GENERATORS.get("stylegan2")(z_dim=32, c_dim=c_dim, w_dim=32, img_resolution=16,
-                                    mapping_kwargs=dict(num_layers=2),
-                                    synthesis_kwargs=dict(channel_base=512, channel_max=32))
+    G = tiny_network("G", c_dim=c_dim, z_dim=32, w_dim=32, mapping_layers=2, channel_base=512, channel_max=32)
     with torch.no_grad():
         for name, param in G.named_parameters():
             if name.endswith("noise_strength"):
