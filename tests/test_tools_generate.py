@@ -111,3 +111,23 @@ def test_all_scales_writes_each_seeds_scales_side_by_side(network_file, tmp_path
     assert main(["generate", "--network", str(network_file), "--seeds", "0", "--all-scales",
                  "--outdir", str(tmp_path / "plain")]) == 2
     assert "--all-scales needs an MSG-StyleGAN network" in capsys.readouterr().err
+
+
+def test_tools_default_to_the_truncation_the_model_was_trained_for(digits, tiny_options, tmp_path, capsys):
+    """A StyleGAN v1 model's checkpoint says psi 0.7 on the first 8 ws; tools use it unless told otherwise."""
+    from styleforge.inference.generate import default_truncation
+    from styleforge.training import checkpoint as ckpt_io
+    from styleforge.training.loop import Trainer
+
+    options = {**tiny_options, "data": digits(16), "cfg": "stylegan1", "cbase": 128, "cmax": 16, "grow_batch": {},
+               "kimg": 0.004, "map_layers": 1, "z_dim": 8, "w_dim": 8, "batch": 4}
+    run_dir = Trainer(options, quiet=True).run()
+    ckpt = ckpt_io.list_checkpoints(run_dir)[-1]
+    assert default_truncation(ckpt) == (0.7, 8)
+    out = {}
+    for name, extra in (("default", []), ("psi1", ["--trunc", "1"]), ("explicit", ["--trunc", "0.7", "--trunc-cutoff",
+                                                                                    "8"])):
+        assert main(["generate", "--network", str(ckpt), "--seeds", "3", "--outdir", str(tmp_path / name), *extra]) == 0
+        out[name] = np.asarray(Image.open(tmp_path / name / "seed0003.png"))
+    assert np.array_equal(out["default"], out["explicit"]) and not np.array_equal(out["default"], out["psi1"])
+    capsys.readouterr()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from styleforge.errors import UserError
 from styleforge.images import save_image, to_uint8
 from styleforge.inference.multiscale import is_multiscale, scales_side_by_side
 from styleforge.inference.seeds import class_labels, is_spatial, network_device, seeds_heatmap_spec, seeds_to_z
+from styleforge.networks.persistence import read_metadata
 
 NOISE_MODES = ("const", "random", "none")
 
@@ -94,3 +96,11 @@ def save_seed_images(images: np.ndarray, seeds: list[int], outdir: str | os.Path
         save_image(img, path)
         paths.append(path)
     return paths
+
+
+def default_truncation(path: str | os.PathLike) -> tuple[float, int | None]:
+    """The truncation a model is meant to be used with (psi, cutoff): its training config's `trunc_psi` and
+    `trunc_cutoff` (e.g. StyleGAN v1 and MSG-StyleGAN: 0.7 on the first 8 ws); none for other files."""
+    config = json.loads(read_metadata(path).get("config") or "{}")
+    psi = config.get("trunc_psi")
+    return (1.0, None) if psi is None else (float(psi), config.get("trunc_cutoff"))

@@ -32,6 +32,7 @@ def style_mixing_figure(
     col_seeds: list[int],
     styles: list[int],
     psi: float = 1.0,
+    truncation_cutoff: int | None = None,
     class_idx: int | None = None,
     noise_mode: str = "const",
     device: torch.device | str | None = None,
@@ -48,7 +49,7 @@ def style_mixing_figure(
     seeds = list(dict.fromkeys(row_seeds + col_seeds))
     z = seeds_to_z(seeds, G.z_dim, device)  # [S, z_dim]
     c = class_labels(G, class_idx, len(seeds), device)  # [S, c_dim]
-    all_ws = G.mapping(z, c, truncation_psi=psi)  # [S, num_ws, w_dim]
+    all_ws = G.mapping(z, c, truncation_psi=psi, truncation_cutoff=truncation_cutoff)  # [S, num_ws, w_dim]
     ws_of = dict(zip(seeds, all_ws))
     image_of = dict(zip(seeds, to_uint8(synthesize(G, all_ws, noise_mode))))
 

@@ -31,11 +31,10 @@ from styleforge.tools.heatmap_edit import edit_heatmaps, parse_move, spec_to_jso
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_network_arguments(parser)
+    add_network_arguments(parser, truncation=True)
     parser.add_argument("--seed", type=int, required=True, help="the image (latent and starting heatmaps)")
     parser.add_argument("--move", action="append", default=[], metavar="LEVEL:DX,DY",
                         help="shift level 0 (object), 1 (parts) or 2 (fine parts) by DX right, DY down; repeatable")
-    parser.add_argument("--trunc", type=float, default=1.0, help="truncation psi (default 1: none)")
     parser.add_argument("--class", dest="class_idx", type=int, default=None, help="class (conditional networks)")
     parser.add_argument("--noise-mode", choices=NOISE_MODES, default="const", help="default: const")
     parser.add_argument("--outdir", required=True, help="where the PNGs and edit.json go")
@@ -47,13 +46,15 @@ def run(args: argparse.Namespace) -> int:
     moves = [parse_move(text) for text in args.move]
     G = load_generator(args)
     before, after, spec_before, spec_after = edit_heatmaps(G, args.seed, moves, psi=args.trunc,
+                                                           truncation_cutoff=args.trunc_cutoff,
                                                            class_idx=args.class_idx, noise_mode=args.noise_mode)
     outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     save_image(before, outdir / "before.png")
     save_image(after, outdir / "after.png")
     save_image(np.concatenate([before, after], axis=1), outdir / "before_after.png")  # [H, 2W, C]
-    record = {"network": str(args.network), "seed": args.seed, "psi": args.trunc, "class": args.class_idx,
+    record = {"network": str(args.network), "seed": args.seed, "psi": args.trunc, "cutoff": args.trunc_cutoff,
+              "class": args.class_idx,
               "noise_mode": args.noise_mode, "moves": [vars(m) for m in moves],
               "before": spec_to_json(spec_before), "after": spec_to_json(spec_after)}
     (outdir / "edit.json").write_text(json.dumps(record, indent=2) + "\n")

@@ -18,11 +18,9 @@ from styleforge.tools.generate_cmd import add_network_arguments, load_generator
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_network_arguments(parser)
+    add_network_arguments(parser, truncation=True)  # baked into the export
     parser.add_argument("--format", choices=FORMATS, default="onnx", help="default: onnx")
     parser.add_argument("--out", required=True, help="output file")
-    parser.add_argument("--trunc", type=float, default=1.0, help="truncation psi baked into the export (default 1)")
-    parser.add_argument("--trunc-cutoff", type=int, default=None, help="truncate only the first N ws (default: all)")
     parser.add_argument("--noise-mode", choices=EXPORT_NOISE_MODES, default="const", help="default: const")
     parser.add_argument("--tolerance", type=float, default=TOLERANCE, help=f"max abs difference (default {TOLERANCE})")
 

@@ -23,32 +23,41 @@ from tqdm import tqdm
 import styleforge
 from styleforge.errors import UserError
 from styleforge.images import make_grid, save_image
-from styleforge.inference.generate import NOISE_MODES, generate, save_seed_images
+from styleforge.inference.generate import NOISE_MODES, default_truncation, generate, save_seed_images
 from styleforge.inference.seeds import default_device, parse_grid, parse_int_list
 
 CHUNK = 64  # images generated (and held in memory) at a time
 
 
-def add_network_arguments(parser: argparse.ArgumentParser) -> None:
-    """--network and --device, shared by the tools that use a trained generator."""
+def add_network_arguments(parser: argparse.ArgumentParser, truncation: bool = False) -> None:
+    """--network and --device, shared by the tools that use a trained generator; with `truncation`, --trunc
+    and --trunc-cutoff, whose defaults are the model's (see `load_generator`)."""
     parser.add_argument("--network", required=True, metavar="FILE",
                         help="network file or training checkpoint (.safetensors); G_ema is used")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--no-verify", dest="verify", action="store_false",
                         help="skip the check of the file's SHA-256 checksums (faster loading of large files)")
+    if truncation:
+        parser.add_argument("--trunc", type=float, default=None,
+                            help="truncation psi (default: the model's, e.g. 0.7 for StyleGAN v1; else 1: none)")
+        parser.add_argument("--trunc-cutoff", type=int, default=None,
+                            help="truncate only the first N ws (default: the model's, else all)")
 
 
 def load_generator(args: argparse.Namespace):
-    return styleforge.load(args.network, device=args.device or default_device(), verify=args.verify)
+    """G_ema of --network; fills --trunc and --trunc-cutoff left unset with the model's own."""
+    G = styleforge.load(args.network, device=args.device or default_device(), verify=args.verify)
+    if getattr(args, "trunc", False) is None:
+        args.trunc, cutoff = default_truncation(args.network)
+        args.trunc_cutoff = cutoff if args.trunc_cutoff is None else args.trunc_cutoff
+    return G
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_network_arguments(parser)
+    add_network_arguments(parser, truncation=True)
     parser.add_argument("--seeds", default=None, help="seeds, e.g. 0-99,200")
     parser.add_argument("--settings", default=None, metavar="FILE",
                         help="instead of --seeds: the image a studio settings file (studio-NNNN.json) describes")
-    parser.add_argument("--trunc", type=float, default=1.0, help="truncation psi (default 1: none)")
-    parser.add_argument("--trunc-cutoff", type=int, default=None, help="truncate only the first N ws (default: all)")
     parser.add_argument("--class", dest="class_idx", type=int, default=None, help="class (conditional networks)")
     parser.add_argument("--noise-mode", choices=NOISE_MODES, default="const", help="default: const")
     parser.add_argument("--outdir", required=True, help="where the PNGs go")

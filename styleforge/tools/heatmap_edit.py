@@ -88,6 +88,7 @@ def edit_heatmaps(
     seed: int,
     moves: Sequence[Move | tuple[int, float, float]],
     psi: float = 1,
+    truncation_cutoff: int | None = None,
     class_idx: int | None = None,
     noise_mode: str = "const",
 ) -> tuple[np.ndarray, np.ndarray, HeatmapSpec, HeatmapSpec]:
@@ -104,7 +105,8 @@ def edit_heatmaps(
             raise UserError(f"move level {move.level}: choose 0 (object), 1 (parts) or 2 (fine parts)")
     device = network_device(G)
     z = seeds_to_z([seed], G.z_dim, device)  # [1, z_dim]
-    ws = G.mapping(z, class_labels(G, class_idx, 1, device), truncation_psi=psi)  # [1, num_ws, w_dim]
+    ws = G.mapping(z, class_labels(G, class_idx, 1, device), truncation_psi=psi,
+                   truncation_cutoff=truncation_cutoff)  # [1, num_ws, w_dim]
     before_spec = seed_heatmap_spec(seed, device)
     after_spec = apply_moves(before_spec, moves)
     before = render_with_heatmaps(G, ws, before_spec, noise_mode, seed)

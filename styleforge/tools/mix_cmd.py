@@ -20,11 +20,10 @@ from styleforge.tools.generate_cmd import add_network_arguments, load_generator
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_network_arguments(parser)
+    add_network_arguments(parser, truncation=True)
     parser.add_argument("--rows", required=True, help="row seeds, e.g. 85,100,75")
     parser.add_argument("--cols", required=True, help="column seeds, e.g. 55,821,1789")
     parser.add_argument("--styles", default="0-6", help="style layers taken from the column seeds (default 0-6)")
-    parser.add_argument("--trunc", type=float, default=1.0, help="truncation psi (default 1: none)")
     parser.add_argument("--class", dest="class_idx", type=int, default=None, help="class (conditional networks)")
     parser.add_argument("--noise-mode", choices=NOISE_MODES, default="const", help="default: const")
     parser.add_argument("--out", required=True, help="output PNG")
@@ -35,8 +34,8 @@ def run(args: argparse.Namespace) -> int:
     cols = parse_int_list(args.cols, "--cols")
     styles = parse_int_list(args.styles, "--styles")
     G = load_generator(args)
-    figure = style_mixing_figure(G, rows, cols, styles, psi=args.trunc, class_idx=args.class_idx,
-                                 noise_mode=args.noise_mode)
+    figure = style_mixing_figure(G, rows, cols, styles, psi=args.trunc, truncation_cutoff=args.trunc_cutoff,
+                                 class_idx=args.class_idx, noise_mode=args.noise_mode)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     save_image(figure, args.out)
     print(f"wrote {args.out}")

@@ -23,7 +23,7 @@ from styleforge.inference.seeds import class_labels, network_device, seeds_to_z
 
 @torch.no_grad()
 def keyframes(G: torch.nn.Module, seeds: list[int], cells: int, space: str, psi: float, c: torch.Tensor,
-              device: torch.device) -> torch.Tensor:
+              device: torch.device, truncation_cutoff: int | None = None) -> torch.Tensor:
     """Keyframe latents [cells, k, z_dim] (space z) or [cells, k, num_ws, w_dim] (space w), k = len(seeds)/cells."""
     if space not in SPACES:
         raise UserError(f"--space '{space}': choose one of {SPACES}")
@@ -32,7 +32,7 @@ def keyframes(G: torch.nn.Module, seeds: list[int], cells: int, space: str, psi:
     z = seeds_to_z(seeds, G.z_dim, device)  # [S, z_dim]
     if space == "z":
         return z.reshape(cells, -1, G.z_dim)
-    ws = G.mapping(z, c[:1].expand(len(seeds), -1), truncation_psi=psi)  # [S, num_ws, w_dim]
+    ws = G.mapping(z, c[:1].expand(len(seeds), -1), truncation_psi=psi, truncation_cutoff=truncation_cutoff)
     return ws.reshape(cells, -1, *ws.shape[1:])
 
 
@@ -44,6 +44,7 @@ def interpolation_frames(
     num_frames: int = 240,
     space: str = "z",
     psi: float = 1.0,
+    truncation_cutoff: int | None = None,
     class_idx: int | None = None,
     noise_mode: str = "const",
     device: torch.device | str | None = None,
@@ -54,10 +55,11 @@ def interpolation_frames(
     G = G.to(device)
     cells = grid[0] * grid[1]
     c = class_labels(G, class_idx, cells, device)  # [cells, c_dim]
-    keys = keyframes(G, seeds, cells, space, psi, c, device)
+    keys = keyframes(G, seeds, cells, space, psi, c, device, truncation_cutoff)
     for frame in tqdm(range(num_frames), desc="video", unit="frame", disable=not progress):
         latents = latent_at(keys, frame / num_frames, space)
-        ws = G.mapping(latents, c, truncation_psi=psi) if space == "z" else latents  # [cells, num_ws, w_dim]
+        ws = (G.mapping(latents, c, truncation_psi=psi, truncation_cutoff=truncation_cutoff) if space == "z"
+              else latents)  # [cells, num_ws, w_dim]
         yield make_grid(to_uint8(synthesize(G, ws, noise_mode)), cols=grid[0])
 
 

@@ -21,13 +21,12 @@ from styleforge.tools.video import interpolation_frames, require_video_extra, wr
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_network_arguments(parser)
+    add_network_arguments(parser, truncation=True)
     parser.add_argument("--seeds", required=True, help="keyframe seeds, split evenly over the grid cells")
     parser.add_argument("--grid", default="1x1", metavar="COLSxROWS", help="default 1x1")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of one loop (default 8)")
     parser.add_argument("--fps", type=float, default=30.0, help="default 30")
     parser.add_argument("--space", choices=SPACES, default="z", help="interpolate in Z (slerp) or W (lerp)")
-    parser.add_argument("--trunc", type=float, default=1.0, help="truncation psi (default 1: none)")
     parser.add_argument("--class", dest="class_idx", type=int, default=None, help="class (conditional networks)")
     parser.add_argument("--noise-mode", choices=NOISE_MODES, default="const", help="default: const")
     parser.add_argument("--out", required=True, help="output .mp4")
@@ -42,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--seconds {args.seconds} at --fps {args.fps} makes no frames")
     G = load_generator(args)
     frames = interpolation_frames(G, seeds, grid, num_frames, space=args.space, psi=args.trunc,
-                                  class_idx=args.class_idx, noise_mode=args.noise_mode)
+                                  truncation_cutoff=args.trunc_cutoff, class_idx=args.class_idx,
+                                  noise_mode=args.noise_mode)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     count = write_video(frames, args.out, fps=args.fps)
     print(f"wrote {args.out} ({count} frames)")
