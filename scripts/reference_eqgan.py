@@ -1,11 +1,12 @@
-"""Recipe for tests/data/eqgan_sa_official.safetensors: EqGAN-SA's official generator on fixed numbers.
+"""Recipe for tests/official/data/eqgan_sa_official.safetensors: EqGAN-SA's official generator on fixed numbers.
 
 Runs genforce/eqgan-sa's own training/networks.py (CPU is enough) on a tiny generator whose parameters come
 from tests/official_numbers.py, for fixed latents and heatmaps, and records the inputs, the images and the
 official parameter names and shapes. tests/test_official_eqgan.py builds an official-format pickle from the
 same numbers, imports it, and compares.
 
-    python scripts/reference_eqgan.py --official PATH/TO/eqgan-sa --out tests/data/eqgan_sa_official.safetensors
+    python scripts/reference_eqgan.py --official PATH/TO/eqgan-sa \
+        --out tests/official/data/eqgan_sa_official.safetensors
 """
 
 from __future__ import annotations

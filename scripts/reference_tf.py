@@ -1,4 +1,5 @@
-"""Recipe for tests/data/tf_official.npz: the official TensorFlow networks on the numbers of tests/tf_pickles.py.
+"""Recipe for tests/official/data/tf_official.npz: the official TensorFlow networks on the numbers of
+tests/tf_pickles.py.
 
 Builds the official build functions' graphs (NVlabs/stylegan2 training/networks_stylegan2.py,
 NVlabs/stylegan2-ada training/networks.py, NVlabs/stylegan training/networks_stylegan.py,
@@ -9,7 +10,7 @@ tests/test_official_tf.py compares imported networks with them. Needs tensorflow
 official code's CUDA ops run as their reference implementations, dnnlib's helpers are stood in for.
 
     python scripts/reference_tf.py --stylegan2 DIR --stylegan2-ada DIR --stylegan DIR --progan DIR \
-        --out tests/data/tf_official.npz
+        --out tests/official/data/tf_official.npz
 """
 
 from __future__ import annotations

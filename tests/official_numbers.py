@@ -1,7 +1,7 @@
 """Numbers for official networks' parameters, derived from each parameter's name alone.
 
 The same numbers are computed by the official code (scripts/reference_eqgan.py, which records that code's
-outputs in tests/data/) and by the tests (which build pickles from them), so no weights need storing. Plain
+outputs in tests/official/data/) and by the tests (which build pickles from them), so no weights need storing. Plain
 arithmetic, no random generator: the same on every torch version and device.
 """
 

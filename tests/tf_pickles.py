@@ -66,7 +66,7 @@ def write(path: Path, nets: tuple, protocol: int = 3) -> Path:
 class Numbers:
     """Variables by shape, each call new numbers (biases and noise strengths are asked for small, so that
     images stay in a sane range). Plain arithmetic, no random generator: the same on every numpy version, so
-    that the official code's outputs recorded in tests/data stay valid."""
+    that the official code's outputs recorded in tests/official/data stay valid."""
 
     def __init__(self, seed: int):
         self.seed, self.calls = seed, 0

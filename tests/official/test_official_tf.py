@@ -1,7 +1,7 @@
 """Import of TensorFlow-era pickles (StyleGAN2, StyleGAN v1, ProGAN): pickles in the exact TF format
 (tf_pickles.py: official variable names and shapes at 16 px), imported through the CLI, against the
 official graphs built by hand from the same numbers (tf_reference.py), and against the outputs of the
-official TF code itself on those numbers (tests/data/tf_official.npz, made by scripts/reference_tf.py)."""
+official TF code itself on those numbers (tests/official/data/tf_official.npz, made by scripts/reference_tf.py)."""
 
 from pathlib import Path
 

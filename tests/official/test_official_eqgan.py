@@ -1,6 +1,6 @@
 """EqGAN-SA snapshots: official module trees with their plain torch.nn members (each SEL's InstanceNorm2d,
 Sequentials and LeakyReLU), imported and compared with the images of genforce/eqgan-sa's own code
-(tests/data/eqgan_sa_official.safetensors, made by scripts/reference_eqgan.py from the numbers of
+(tests/official/data/eqgan_sa_official.safetensors, made by scripts/reference_eqgan.py from the numbers of
 official_numbers.py)."""
 
 import json
