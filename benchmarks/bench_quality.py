@@ -45,8 +45,9 @@ from styleforge.tools import train_cmd
 from styleforge.training.loop import Trainer, TrainingDiverged
 from styleforge.training.report import read_stats
 
-# Each recipe as `styleforge train` options, on top of BASE (README.md, docs/family.md; learning rates and R1
-# weights of v1, ProGAN and MSG are their official ones). Change them here, e.g. for `--cfg` presets.
+# Each recipe as `styleforge train` options, on top of BASE (README.md, docs/family.md): the papers' losses,
+# regularizers, learning rates and growing, with BASE's small networks; every R1 recipe keeps BASE's gamma 0.05
+# (R1 weights scale with the resolution: the official gamma 10 is for 1024 px), so the family compares alike.
 BASE = "--cfg cpu --cond --workers 0 --grid-seeds 40"
 RECIPES = {
     "sg2": "",
@@ -55,12 +56,16 @@ RECIPES = {
     "diffaug": "--aug diffaug",
     "fsmr": "--fsmr-weight 0.05",
     "ada-fsmr": "--aug ada --ada-kimg 20 --fsmr-weight 0.05",
-    "sg1-grown": "--g stylegan1 --d stylegan1 --r1-interval 0 --gamma 10 --pl-weight 0 --glr 0.001 --dlr 0.001 "
+    "sg1-grown": "--g stylegan1 --d stylegan1 --r1-interval 0 --pl-interval 0 --pl-weight 0 --glr 0.001 "
+                 "--dlr 0.001 "
                  "--grow --grow-init-res 8 --grow-stable-kimg 10 --grow-fade-kimg 10",
-    "progan-grown": "--g progan --d progan --loss wgangp --r1-interval 0 --pl-weight 0 --glr 0.001 --dlr 0.001 "
+    "progan-grown": "--g progan --d progan --loss wgangp --r1-interval 0 --pl-interval 0 --pl-weight 0 --glr 0.001 "
+                    "--dlr 0.001 "
                     "--grow --grow-init-res 4 --grow-stable-kimg 10 --grow-fade-kimg 10",
-    "msg-stylegan": "--g msg-stylegan2 --d msg --loss msg --r1-interval 0 --gamma 10 --pl-weight 0 --style-mixing 0",
-    "eqgan-sa": "--sel --align-loss --pl-weight 0 --style-mixing 0",
+    # MSG-StyleGAN as published: the StyleGAN v1 generator at every scale (--cfg msg-stylegan's settings).
+    "msg-stylegan": "--g msg-stylegan1 --d msg --loss msg --r1-interval 0 --pl-interval 0 --pl-weight 0 "
+                    "--style-mixing 0 --glr 0.003 --dlr 0.003",
+    "eqgan-sa": "--align-weight 1 --pl-weight 0 --style-mixing 0",
     "eqgan-sa-noalign": "--sel --pl-weight 0 --style-mixing 0",
 }
 LIMITED_RECIPES = ("sg2", "ada", "diffaug", "fsmr", "ada-fsmr")
