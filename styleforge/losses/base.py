@@ -71,6 +71,13 @@ class Chunk:
     fakes: Generated | None = None  # D's main phase: the fakes it scored (reused by the gradient penalty)
 
 
+def report_regularization(stats: dict[str, torch.Tensor], reg: Regularizer, penalty: torch.Tensor) -> None:
+    """Adds a lazy regularizer's weighted penalty to its network's `Loss/G/reg` or `Loss/D/reg` (official names)."""
+    if reg.lazy:
+        key = f"Loss/{reg.network}/reg"
+        stats[key] = stats[key] + penalty.detach() if key in stats else penalty.detach()
+
+
 class GANLoss:
     """Subclasses define `generator_loss` and `discriminator_loss` (per-sample, [N, 1])."""
 
@@ -165,16 +172,11 @@ class GANLoss:
             self._generator_phase(main, active, chunk, gain, stats)
         else:
             self._discriminator_phase(main, active, chunk, gain, stats)
-        # The regularizers with a pass of their own (path length, gradient penalty).
-        lazy_total = None
-        for reg in active:
+        for reg in active:  # the regularizers with a pass of their own (path length, gradient penalty)
             if reg.own_pass:
                 penalty = reg.own_pass_penalty(self, chunk, stats)
                 penalty.mean().mul(gain).backward()
-                if reg.lazy:
-                    lazy_total = penalty.detach() if lazy_total is None else lazy_total + penalty.detach()
-        if lazy_total is not None:
-            stats[f"Loss/{network}/reg"] = stats.get(f"Loss/{network}/reg", 0) + lazy_total
+                report_regularization(stats, reg, penalty)
         return stats
 
     def _generator_phase(self, main: bool, active: list[Regularizer], chunk: Chunk, gain: float,
@@ -228,14 +230,10 @@ class GANLoss:
             d_loss = self.discriminator_loss(fake_logits, scored.logits)
             stats["Loss/D/loss"] = d_loss.detach()
             loss = loss + d_loss + total
-        lazy_total = None
         for reg in on_reals:
             penalty = reg.penalty(self, scored, stats)
             loss = loss + penalty
-            if reg.lazy:
-                lazy_total = penalty.detach() if lazy_total is None else lazy_total + penalty.detach()
-        if lazy_total is not None:
-            stats["Loss/D/reg"] = lazy_total
+            report_regularization(stats, reg, penalty)
         loss.mean().mul(gain).backward()
 
     def phase_done(self, phase: str, all_mean: Callable[[torch.Tensor], torch.Tensor]) -> None:
