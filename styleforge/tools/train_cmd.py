@@ -55,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         settings = _option_type(f.type)  # annotations are strings (config.py uses postponed evaluation)
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         help_text = comments.get(f.name, "")
-        shown = "" if default == "" else f" (default: {default if default is not None else 'from preset'})"
+        stated = default == "" or "default:" in help_text  # a comment may state a default it computes
+        shown = "" if stated else f" (default: {default if default is not None else 'from preset'})"
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=argparse.SUPPRESS,
                             help=help_text + shown, **settings)
     parser.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")

@@ -33,13 +33,14 @@ from styleforge.training import checkpoint as ckpt_io
 from styleforge.training import distributed as dist_utils
 from styleforge.training.config import TrainConfig, loss_options, resolve
 from styleforge.training.data_stream import ChunkSampler
+from styleforge.training.performance import thread_governor
 from styleforge.training.phases import Phase, make_optimizer, make_phases
 from styleforge.training.report import RunWriter, TickStats
 from styleforge.training.schedule import make_schedule
 
 # Options a resumed run may change; any other option must match the checkpoint's config.
 RESUME_OVERRIDES = {"kimg", "time_budget", "tick_kimg", "snap", "keep", "metrics", "metrics_detector",
-                    "metrics_num_gen", "workers", "data", "resume", "outdir", "compile"}
+                    "metrics_num_gen", "workers", "data", "resume", "outdir", "compile", "threads"}
 
 
 class TrainingDiverged(RuntimeError):
@@ -140,6 +141,7 @@ class Trainer:
             raise UserError("--data is required (a data set written by `styleforge dataset`)")
         self.dataset = ImageDataset(base.data, xflip=base.mirror, use_labels=base.cond)
         self.cfg = resolve(base, self.dataset.resolution, self.env.world_size)
+        self.threads = thread_governor(self.cfg.threads, self.device)
         self._build()
 
     # --- set-up -------------------------------------------------------------------------------------
@@ -293,6 +295,7 @@ class Trainer:
         self._adapt_augment()
         self.cur_nimg += self.batch
         self.batch_idx += 1
+        self.threads.update()
         return {k: float(v) for k, v in step_losses.items()}
 
     def _check_finite(self, phase: str, losses: dict[str, torch.Tensor]) -> None:
