@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from styleforge.ops.conv import memory_format_of
+
 Padding = int | Sequence[int]
 
 
@@ -119,16 +121,34 @@ class _UpFirDn2d(torch.autograd.Function):
             y = y.clone()
         ctx.save_for_backward(f)
         ctx.args = (x.shape, y.shape, up, down, padding, flip_filter, gain)
+        ctx.memory_format = memory_format_of(x)
         return y
 
     @staticmethod
     def backward(ctx, dy):
         (f,) = ctx.saved_tensors
         (_, _, ih, iw), (_, _, oh, ow), up, down, (x0, x1, y0, y1), flip_filter, gain = ctx.args
+        dy = dy.contiguous(memory_format=ctx.memory_format)  # depthwise convolutions are slow in NCHW
         fw, fh = filter_size(f)
         p = (fw - x0 - 1, iw * up - ow * down + x0 - up + 1, fh - y0 - 1, ih * up - oh * down + y0 - up + 1)
         dx = _UpFirDn2d.apply(dy, f, down, up, p, not flip_filter, gain)
         return dx, None, None, None, None, None, None
+
+
+def _depthwise_transposed(x: torch.Tensor, kernels: list[torch.Tensor], up: int, pad_x: int, pad_y: int
+                          ) -> torch.Tensor:
+    """Stride-`up` depthwise transposed convolution with a 2D kernel or a (horizontal, vertical) pair.
+
+    CPUs have no fast kernel for it in bfloat16/float16 (measured 25x slower than float32): there it
+    runs in float32, outside autocast."""
+    C, dtype = x.shape[1], x.dtype
+    if x.device.type == "cpu" and dtype in (torch.bfloat16, torch.float16):
+        with torch.autocast("cpu", enabled=False):
+            return _depthwise_transposed(x.float(), [k.float() for k in kernels], up, pad_x, pad_y).to(dtype)
+    if len(kernels) == 1:
+        return F.conv_transpose2d(x, kernels[0], stride=up, padding=(pad_y, pad_x), groups=C)
+    x = F.conv_transpose2d(x, kernels[0], stride=(1, up), padding=(0, pad_x), groups=C)
+    return F.conv_transpose2d(x, kernels[1], stride=(up, 1), padding=(pad_y, 0), groups=C)
 
 
 def _upfirdn2d(
@@ -150,11 +170,7 @@ def _upfirdn2d(
         crop = [start_x, full_w - start_x - want_w, start_y, full_h - start_y - want_h]  # negative: pad
         # The transposed convolution crops symmetrically through its `padding`; the rest is cropped or padded.
         sym_x, sym_y = max(min(crop[0], crop[1]), 0), max(min(crop[2], crop[3]), 0)
-        if f.ndim == 2:
-            x = F.conv_transpose2d(x, kernels[0], stride=up, padding=(sym_y, sym_x), groups=C)
-        else:
-            x = F.conv_transpose2d(x, kernels[0], stride=(1, up), padding=(0, sym_x), groups=C)
-            x = F.conv_transpose2d(x, kernels[1], stride=(up, 1), padding=(sym_y, 0), groups=C)
+        x = _depthwise_transposed(x, kernels, up, sym_x, sym_y)
         x = pad2d(x, sym_x - crop[0], sym_x - crop[1], sym_y - crop[2], sym_y - crop[3])
         return x[:, :, ::down, ::down] if down > 1 else x
 
