@@ -28,8 +28,8 @@ with the spread (min-max over rounds) beside them. Peak memory: each code builds
 process of its own (`--memory-of`), which reports its peak resident set and the part training adds.
 
 `--compete` measures how training holds up when another process wants a CPU: each round times each
-code's training alone, then with one busy single-threaded process running beside it, and prints the
-loaded throughput as a fraction of the idle one.
+code's training iterations alone, then with one busy single-threaded process running beside it (images
+over `--seconds` each), and prints the loaded throughput as a fraction of the idle one.
 """
 
 from __future__ import annotations
@@ -49,17 +49,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import PIL.Image
+import torch
+
 from styleforge import runtime
-
-runtime.prepare_process()  # before torch starts its thread pool, as `styleforge` does
-
-import numpy as np  # noqa: E402
-import PIL.Image  # noqa: E402
-import torch  # noqa: E402
-
-from styleforge.data.build import build_dataset  # noqa: E402
-from styleforge.training.loop import Trainer  # noqa: E402
-from styleforge.training.report import TickStats  # noqa: E402
+from styleforge.data.build import build_dataset
+from styleforge.training.loop import Trainer
+from styleforge.training.report import TickStats
 
 SIZES = {
     "small": dict(res=32, channels=3, z=512, map=2, cbase=4096, cmax=256, batch=16, d_arch="orig", mbstd=32,
@@ -187,6 +184,15 @@ def rate(task, images: int, seconds: float) -> float:
     return statistics.median(samples)
 
 
+def throughput(task, images: int, seconds: float) -> float:
+    """Images/s over all calls of `task` in `seconds` (at least one call)."""
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds or not calls:
+        task()
+        calls += 1
+    return calls * images / (time.perf_counter() - start)
+
+
 def count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
@@ -262,23 +268,26 @@ def compare(codes: dict, s: argparse.Namespace, threads: int) -> None:
 
 
 def compete(codes: dict, s: argparse.Namespace, threads: int) -> None:
-    images = s.batch * cycle_length(s)
-    tasks = {name: training_cycle(it, s) for name, it in codes.items()}
-    for task in tasks.values():
+    """Training iterations alone, then beside a busy process; throughput over `seconds` each (a slowed
+    iteration counts in full)."""
+    for it in codes.values():
         torch.set_num_threads(threads)
-        task()
+        it()
     results = {(name, load): [] for name in codes for load in ("idle", "loaded")}
-    print(f"{'round':>5} {'code':<11}{'idle img/s':>11}{'loaded img/s':>13}{'loaded/idle':>12}")
+    print(f"{'round':>5} {'code':<11}{'idle img/s':>11}{'loaded img/s':>13}{'loaded/idle':>12}  threads at the end")
     for r in range(s.rounds):
-        for name, task in tasks.items():
-            torch.set_num_threads(threads)
-            results[name, "idle"].append(rate(task, images, s.seconds))
+        for name, it in codes.items():
+            torch.set_num_threads(threads)  # the official code keeps torch's threads; ours adapts its own
+            results[name, "idle"].append(throughput(it, s.batch, s.seconds))
+            used = [torch.get_num_threads()]
             with busy_process():
                 if name == "official":
                     torch.set_num_threads(threads)
-                results[name, "loaded"].append(rate(task, images, s.seconds))
+                results[name, "loaded"].append(throughput(it, s.batch, s.seconds))
+                used.append(torch.get_num_threads())
             idle, loaded = results[name, "idle"][-1], results[name, "loaded"][-1]
-            print(f"{r:>5} {name:<11}{idle:>11.2f}{loaded:>13.2f}{loaded / idle:>11.0%}", flush=True)
+            print(f"{r:>5} {name:<11}{idle:>11.2f}{loaded:>13.2f}{loaded / idle:>11.0%}  {used[0]} idle, "
+                  f"{used[1]} loaded", flush=True)
     for name in codes:
         idle, loaded = (statistics.median(results[name, k]) for k in ("idle", "loaded"))
         print(f"median {name:<10}{idle:>11.2f}{loaded:>13.2f}{loaded / idle:>11.0%}   "

@@ -7,7 +7,6 @@ import argparse
 import importlib
 import sys
 
-from styleforge import runtime
 from styleforge.errors import UserError
 
 # subcommand -> module. Each module keeps its library functions importable and testable.
@@ -42,7 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    runtime.prepare_process()  # before the subcommands import torch
     args = build_parser().parse_args(argv)
     try:
         result = args._run(args)

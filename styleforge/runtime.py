@@ -1,14 +1,11 @@
-"""CPU threads: how many torch uses, how its idle threads wait, and adapting the count to a busy machine.
+"""CPU threads: how many torch uses, adapted while training to what other processes leave free.
 
-With two OpenMP threads on two cores and another busy process, every parallel region waits at its
-barrier for the thread that shares a core with that process, and training slowed 20x on a 2-core
-machine. Two settings prevent it:
-- idle OpenMP threads sleep instead of spinning (`prepare_process`, before torch loads its OpenMP
-  runtime, which reads the setting once);
-- a `ThreadGovernor` lowers torch's thread count to the CPUs that other processes leave free, and raises
-  it again when they go (Linux: from /proc/stat; elsewhere the count stays as set).
-
-Nothing here imports torch at module level: `prepare_process` must run before torch is first imported.
+With as many OpenMP threads as cores, one other busy process makes every parallel region wait at its
+barrier for the thread that shares a core with it: on a 2-core machine demo training fell from 210 to
+10-40 img/s, while one thread kept 145 img/s beside the same load. Making idle OpenMP threads sleep
+(OMP_WAIT_POLICY=PASSIVE) did not prevent that fall and cost 35% of G's speed on an idle machine
+(measured, torch 2.13 with GNU libgomp), so the wait policy stays torch's; a `ThreadGovernor` lowers
+the thread count instead, and raises it again when the other processes go.
 """
 
 from __future__ import annotations
@@ -17,18 +14,6 @@ import math
 import os
 import time
 from pathlib import Path
-
-# Set for the OpenMP runtime (GNU libgomp in torch's CPU wheels) unless the user set it.
-OPENMP_ENVIRONMENT = {"OMP_WAIT_POLICY": "PASSIVE"}
-
-
-def prepare_process() -> None:
-    """Makes idle OpenMP threads sleep rather than spin: call before the first `import torch`.
-
-    (A spinning thread holds its core between torch ops; with another process on the machine the
-    two fight for it.) Settings the user gave in the environment win."""
-    for key, value in OPENMP_ENVIRONMENT.items():
-        os.environ.setdefault(key, value)
 
 
 def available_cpus() -> int:
@@ -48,20 +33,21 @@ def _cgroup_cpu_quota() -> float | None:
 
 
 def default_threads() -> int:
-    """Torch's intra-op threads when the user chose none: OMP_NUM_THREADS if set, else the available CPUs."""
+    """Threads when the user chose none: OMP_NUM_THREADS if set, else the available CPUs."""
     env = os.environ.get("OMP_NUM_THREADS", "")
     return int(env) if env.isdigit() and int(env) > 0 else available_cpus()
 
 
-def _busy_jiffies(cpus: set[int]) -> int | None:
-    """Busy time of these CPUs since boot in clock ticks (user, nice, system, irq, softirq, steal); None
-    where /proc/stat does not exist."""
-    try:
-        lines = Path("/proc/stat").read_text().splitlines()
-    except OSError:
-        return None
+def busy_ticks(cpus: set[int], stat: str | None = None) -> int | None:
+    """Busy time of these CPUs since boot in clock ticks (user, nice, system, irq, softirq, steal), from
+    /proc/stat (or its text `stat`); None where it does not exist."""
+    if stat is None:
+        try:
+            stat = Path("/proc/stat").read_text()
+        except OSError:
+            return None
     total = 0
-    for line in lines:
+    for line in stat.splitlines():
         name, *fields = line.split()
         if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
             user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
@@ -69,28 +55,36 @@ def _busy_jiffies(cpus: set[int]) -> int | None:
     return total
 
 
-class ThreadGovernor:
-    """Sets torch's intra-op threads to the CPUs other processes leave free, at most `max_threads`.
+def threads_for(cpus: int, others: float, max_threads: int) -> int:
+    """Threads for `cpus` CPUs of which other processes keep `others` CPUs' worth busy: a CPU counts only
+    if at least 80% of it is free (a thread that shares its core stalls every barrier)."""
+    return max(1, min(max_threads, math.floor(cpus - others + 0.2)))
 
-    Call `update()` between training steps; at most every `interval` seconds it measures how much CPU
-    time the other processes took on this process's CPUs (all busy time minus this process's own) and
-    uses a CPU only if others left more than half of it free. With `adapt=False` the count stays fixed.
+
+class ThreadGovernor:
+    """Keeps torch's intra-op threads at the CPUs that other processes leave free, at most `max_threads`.
+
+    Call `update()` before each training step. At most every `interval` seconds it measures how much CPU
+    time other processes took on this process's CPUs (all busy time minus this process's own, Linux
+    /proc/stat; elsewhere the count stays fixed). It lowers the count at once and raises it only after two
+    intervals in a row found the CPUs free. With `adapt=False` the count stays at `max_threads`.
     """
 
-    def __init__(self, max_threads: int, adapt: bool = True, interval: float = 3.0):
+    def __init__(self, max_threads: int, adapt: bool = True, interval: float = 1.0):
         import torch
 
         self.torch = torch
         self.max_threads = max(1, max_threads)
-        self.adapt = adapt
+        self.adapt = adapt and self.max_threads > 1
         self.interval = interval
         self.cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
         self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self._raise_votes = 0
         torch.set_num_threads(self.max_threads)
         self._last = self._sample()
 
     def _sample(self) -> tuple[float, float, int | None]:
-        return time.monotonic(), time.process_time(), _busy_jiffies(self.cpus)
+        return time.monotonic(), time.process_time(), busy_ticks(self.cpus) if self.adapt else None
 
     def others_cpus(self, previous: tuple, current: tuple) -> float | None:
         """CPUs' worth of time that other processes used between two samples."""
@@ -99,18 +93,19 @@ class ThreadGovernor:
             return None
         return max((busy1 - busy0) / self.tick - (own1 - own0), 0.0) / (t1 - t0)
 
-    def threads_for(self, others: float) -> int:
-        free = len(self.cpus) - others
-        return max(1, min(self.max_threads, math.ceil(free - 0.5)))
-
     def update(self) -> int:
         """Adjusts and returns the thread count."""
-        if self.adapt and self.max_threads > 1 and time.monotonic() - self._last[0] >= self.interval:
+        if self.adapt and time.monotonic() - self._last[0] >= self.interval:
             current = self._sample()
             others = self.others_cpus(self._last, current)
             self._last = current
             if others is not None:
-                threads = self.threads_for(others)
-                if threads != self.torch.get_num_threads():
-                    self.torch.set_num_threads(threads)
+                self._set(threads_for(len(self.cpus), others, self.max_threads))
         return self.torch.get_num_threads()
+
+    def _set(self, threads: int) -> None:
+        now = self.torch.get_num_threads()
+        self._raise_votes = self._raise_votes + 1 if threads > now else 0
+        if threads < now or self._raise_votes >= 2:
+            self.torch.set_num_threads(threads)
+            self._raise_votes = 0

@@ -258,6 +258,7 @@ class Trainer:
     # --- one step -----------------------------------------------------------------------------------
     def train_step(self, reals: list[tuple[torch.Tensor, torch.Tensor]], stats: TickStats) -> dict[str, float]:
         cfg = self.cfg
+        self.threads.update()
         reals = [(self.schedule.process_reals(img), c) for img, c in reals]
         step_losses: dict[str, torch.Tensor] = {}
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
@@ -295,7 +296,6 @@ class Trainer:
         self._adapt_augment()
         self.cur_nimg += self.batch
         self.batch_idx += 1
-        self.threads.update()
         return {k: float(v) for k, v in step_losses.items()}
 
     def _check_finite(self, phase: str, losses: dict[str, torch.Tensor]) -> None:
