@@ -5,6 +5,7 @@ import pytest
 import scipy.signal
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from styleforge.ops.conv2d_resample import conv2d_resample, transposed_conv_polyphase
 from styleforge.ops.upfirdn2d import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
@@ -139,3 +140,37 @@ def test_conv2d_resample_in_bfloat16_autocast():
         ours = conv2d_resample(x, w, f, up=2, padding=1)
     assert ours.dtype == torch.bfloat16 and ours.shape == expected.shape
     assert (ours.float() - expected).abs().max() < 0.02 * expected.abs().max()
+
+
+def test_upfirdn2d_gradient_keeps_the_inputs_channels_last_layout():
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 8, 8).contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    y = upfirdn2d(x, FILTERS["binomial4"], down=2, padding=1)
+    (gx,) = torch.autograd.grad(y, x, torch.randn(y.shape))  # an NCHW gradient
+    assert gx.is_contiguous(memory_format=torch.channels_last) and not gx.is_contiguous()
+
+
+def test_polyphase_output_is_channels_last():
+    """The phases are interleaved in channels_last memory, so the layers after it stay in that (fast) layout."""
+    x = torch.randn(2, 4, 5, 5).contiguous(memory_format=torch.channels_last)
+    out, _, _ = transposed_conv_polyphase(x, torch.randn(6, 4, 3, 3), up=2)
+    assert out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous()
+
+
+def test_bfloat16_upsampling_filters_in_float32_on_cpu():
+    """CPUs lack a fast bfloat16 depthwise transposed convolution: the upsampling filter runs in float32
+    (under autocast too) and returns bfloat16."""
+    x = torch.randn(2, 4, 8, 8).bfloat16().contiguous(memory_format=torch.channels_last)
+    seen = []
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func is torch.ops.aten.convolution.default and args[6]:  # transposed
+                seen.append(args[0].dtype)
+            return func(*args, **(kwargs or {}))
+
+    with Record(), torch.autocast("cpu", dtype=torch.bfloat16):
+        y = upsample2d(x, FILTERS["binomial4"])
+    assert seen and set(seen) == {torch.float32}
+    assert y.dtype == torch.bfloat16
+    assert torch.allclose(y.float(), upsample2d(x.float(), FILTERS["binomial4"]), atol=0.02)
