@@ -3,7 +3,7 @@ resolutions with conv_clamp, their channels_last layout, the fused modulated con
 
 Tolerances: float16 has an 11-bit mantissa (relative rounding 4.9e-4 per op); through the layers of a
 small random network the images stay within 1% of float32's range (measured 0.18%), the logits within
-0.5% (measured 0.006%), the gradients within 5% in norm.
+0.5% (measured 0.006%), the gradients within 2% in norm (measured 0.4%).
 """
 
 import pytest
@@ -87,8 +87,8 @@ def test_fp16_training_gradients_agree_with_fp32(on_cuda_settings):
 
     fp16, fp32 = grads(False), grads(True)
     assert torch.isfinite(fp16).all()
-    assert torch.nn.functional.cosine_similarity(fp16, fp32, dim=0) > 0.999
-    assert (fp16 - fp32).norm() < 0.05 * fp32.norm()
+    assert torch.nn.functional.cosine_similarity(fp16, fp32, dim=0) > 0.9999
+    assert (fp16 - fp32).norm() < 0.02 * fp32.norm()
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
