@@ -7,8 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from styleforge.ops import upfirdn2d as upfirdn2d_module
 from styleforge.ops.conv2d_resample import conv2d_resample, transposed_conv_polyphase
-from styleforge.ops.upfirdn2d import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
+from styleforge.ops.upfirdn2d import downsample2d, filter2d, setup_filter, upfirdn2d, upfirdn2d_taps, upsample2d
 
 
 def upfirdn2d_definition(x, f, up=1, down=1, padding=(0, 0, 0, 0), flip_filter=False, gain=1):
@@ -174,3 +175,39 @@ def test_bfloat16_upsampling_filters_in_float32_on_cpu():
     assert seen and set(seen) == {torch.float32}
     assert y.dtype == torch.bfloat16
     assert torch.allclose(y.float(), upsample2d(x.float(), FILTERS["binomial4"]), atol=0.02)
+
+
+@pytest.mark.parametrize("filt", FILTERS)
+@pytest.mark.parametrize("up,down", [(1, 1), (2, 1), (1, 2), (2, 2), (3, 1)])
+@pytest.mark.parametrize("padding", [(0, 0, 0, 0), (2, 1, 2, 1), (-1, 2, 0, -1)])
+@pytest.mark.parametrize("flip_filter", [False, True])
+def test_taps_form_matches_upfirdn2d(filt, up, down, padding, flip_filter):
+    """The form torch.compile sees on GPUs (shifted slices and multiply-adds) computes the same."""
+    x = torch.randn(2, 3, 12, 13, dtype=torch.float64)
+    f = FILTERS[filt].double()
+    expected = upfirdn2d(x, f, up, down, padding, flip_filter, gain=2.0)
+    assert torch.allclose(upfirdn2d_taps(x, f, up, down, padding, flip_filter, gain=2.0), expected, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_compiled_layer_fuses_filter_bias_activation_gain_and_clamp(monkeypatch):
+    """With the taps form, a compiled upsampling layer runs one convolution (the transposed one) and fuses
+    FIR filter, demodulation, noise, bias, activation, gain and clamp into one kernel after it; with the
+    depthwise-convolution form the filter is a second convolution. (On the CPU, measured, the depthwise form
+    is faster, so the taps form is what CUDA gets; the fusion is the same.)"""
+    from torch._inductor.utils import run_and_get_code
+
+    from styleforge.networks.synthesis import SynthesisLayer
+
+    layer = SynthesisLayer(8, 8, w_dim=4, resolution=16, up=2, conv_clamp=256).eval()
+    x, w = torch.randn(2, 8, 8, 8), torch.randn(2, 4)
+    monkeypatch.setattr(upfirdn2d_module, "TAPS_WHEN_COMPILING", {"cpu"})
+    torch._dynamo.reset()
+    with torch.no_grad():
+        y, code = run_and_get_code(torch.compile(lambda x, w: layer(x, w, noise_mode="const")), x, w)
+        expected = layer(x, w, noise_mode="const")
+    code = "\n".join(code)
+    assert code.count("extern_kernels.convolution(") == 1
+    epilogue = [line for line in code.splitlines() if "cpp_fused_" in line and "leaky_relu" in line]
+    assert epilogue and all(op in epilogue[0] for op in ("constant_pad_nd", "clamp", "leaky_relu", "rsqrt"))
+    assert torch.allclose(y, expected, atol=1e-5)

@@ -100,11 +100,55 @@ def upfirdn2d(
     if f.requires_grad:
         raise ValueError("upfirdn2d does not differentiate with respect to the filter")
     padding = parse_padding(padding)
+    if torch.compiler.is_compiling() and x.device.type in TAPS_WHEN_COMPILING:
+        return upfirdn2d_taps(x, f, up, down, padding, flip_filter, gain)
     if torch.jit.is_tracing() or torch.compiler.is_compiling() or not (torch.is_grad_enabled() and x.requires_grad):
         # Plain ops when nothing needs our backward: tracers and exporters (TorchScript, ONNX) cannot see
         # through a Python autograd.Function.
         return _upfirdn2d(x, f, up, down, padding, flip_filter, gain)
     return _UpFirDn2d.apply(x, f, up, down, padding, flip_filter, gain)
+
+
+# Device types on which torch.compile sees the filter as shifted slices and multiply-adds (`upfirdn2d_taps`),
+# which it fuses with the bias, activation, gain and clamp around it into one kernel (what the official CUDA
+# kernels do in two); elsewhere it sees a depthwise convolution.
+TAPS_WHEN_COMPILING = {"cuda"}
+
+
+def upfirdn2d_taps(x: torch.Tensor, f: torch.Tensor, up: int = 1, down: int = 1, padding: Padding = 0,
+                   flip_filter: bool = False, gain: float = 1) -> torch.Tensor:
+    """`upfirdn2d` from its definition with indexing and pointwise ops only: zero insertion by padding a
+    broadcast dimension, padding, then one multiply-add of a strided slice per filter tap. Slow in eager
+    mode; torch.compile turns it into a single fused loop."""
+    N, C, H, W = x.shape
+    x0, x1, y0, y1 = parse_padding(padding)
+    if up > 1:  # [N, C, H, 1, W, 1] -> [N, C, H, up, W, up], zeros after each sample -> [N, C, H*up, W*up]
+        x = F.pad(x[:, :, :, None, :, None], [0, up - 1, 0, 0, 0, up - 1]).reshape(N, C, H * up, W * up)
+    x = pad2d(x, x0, x1, y0, y1)
+    taps = (f if flip_filter else f.flip(list(range(f.ndim)))).to(x.dtype)  # correlation order
+    if f.ndim == 1:  # separable: along W, then along H, each with gain**0.5
+        taps = taps * gain**0.5
+        x = _taps_along(x, taps, down, dim=3)
+        return _taps_along(x, taps, down, dim=2)
+    fh, fw = taps.shape
+    out_h, out_w = (x.shape[2] - fh) // down + 1, (x.shape[3] - fw) // down + 1
+    taps = taps * gain
+    y = None
+    for i in range(fh):
+        for j in range(fw):
+            term = x[:, :, i : i + (out_h - 1) * down + 1 : down, j : j + (out_w - 1) * down + 1 : down] * taps[i, j]
+            y = term if y is None else y + term
+    return y
+
+
+def _taps_along(x: torch.Tensor, taps: torch.Tensor, down: int, dim: int) -> torch.Tensor:
+    out = (x.shape[dim] - taps.shape[0]) // down + 1
+    y = None
+    for k in range(taps.shape[0]):
+        term = x.narrow(dim, k, (out - 1) * down + 1)
+        term = (term[:, :, ::down] if dim == 2 else term[:, :, :, ::down]) * taps[k]
+        y = term if y is None else y + term
+    return y
 
 
 class _UpFirDn2d(torch.autograd.Function):
