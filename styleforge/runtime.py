@@ -66,17 +66,19 @@ class ThreadGovernor:
 
     Call `update()` before each training step. At most every `interval` seconds it measures how much CPU
     time other processes took on this process's CPUs (all busy time minus this process's own, Linux
-    /proc/stat; elsewhere the count stays fixed). It lowers the count at once and raises it only after two
-    intervals in a row found the CPUs free. With `adapt=False` the count stays at `max_threads`.
+    /proc/stat; elsewhere the count stays fixed). It lowers the count at once (one step with too many
+    threads can take many times its normal time) and raises it only after `raise_after` intervals in a row
+    found the CPUs free. With `adapt=False` the count stays at `max_threads`.
     """
 
-    def __init__(self, max_threads: int, adapt: bool = True, interval: float = 1.0):
+    def __init__(self, max_threads: int, adapt: bool = True, interval: float = 0.25, raise_after: int = 4):
         import torch
 
         self.torch = torch
         self.max_threads = max(1, max_threads)
         self.adapt = adapt and self.max_threads > 1
         self.interval = interval
+        self.raise_after = raise_after
         self.cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
         self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         self._raise_votes = 0
@@ -106,6 +108,6 @@ class ThreadGovernor:
     def _set(self, threads: int) -> None:
         now = self.torch.get_num_threads()
         self._raise_votes = self._raise_votes + 1 if threads > now else 0
-        if threads < now or self._raise_votes >= 2:
+        if threads < now or self._raise_votes >= self.raise_after:
             self.torch.set_num_threads(threads)
             self._raise_votes = 0

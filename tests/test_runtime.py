@@ -60,7 +60,7 @@ class ScriptedGovernor(ThreadGovernor):
     def __init__(self, others):
         self.script = iter(others)
         self.clock = 0.0
-        super().__init__(2, interval=1.0)
+        super().__init__(2, interval=1.0, raise_after=4)
         self.cpus = {0, 1}
         self.tick = 100
 
@@ -71,12 +71,12 @@ class ScriptedGovernor(ThreadGovernor):
         return self.clock, 0.0, self._busy
 
 
-def test_governor_lowers_at_once_and_raises_after_two_free_intervals(keep_threads, monkeypatch):
+def test_governor_lowers_at_once_and_raises_after_free_intervals_in_a_row(keep_threads, monkeypatch):
     monkeypatch.setattr(runtime.time, "monotonic", lambda: float("inf"))  # every update is due
     # The first value is the baseline taken at construction; each update then sees the next interval.
-    gov = ScriptedGovernor([0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0])
+    gov = ScriptedGovernor([0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0])
     assert torch.get_num_threads() == 2
-    assert [gov.update() for _ in range(6)] == [1, 1, 1, 1, 2, 2]
+    assert [gov.update() for _ in range(10)] == [1, 1, 1, 1, 1, 1, 1, 1, 2, 2]
 
 
 def test_fixed_thread_count_does_not_adapt(keep_threads):
