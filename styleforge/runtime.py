@@ -76,10 +76,10 @@ class ThreadGovernor:
 
         self.torch = torch
         self.max_threads = max(1, max_threads)
-        self.adapt = adapt and self.max_threads > 1
+        self.cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+        self.adapt = adapt and self.max_threads > 1 and bool(self.cpus)
         self.interval = interval
         self.raise_after = raise_after
-        self.cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
         self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         self._raise_votes = 0
         torch.set_num_threads(self.max_threads)

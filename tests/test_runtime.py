@@ -98,3 +98,12 @@ def test_another_busy_process_is_measured(keep_threads):
         assert gov.others_cpus(start, gov._sample()) > 0.6
     finally:
         busy.wait()
+
+
+def test_trainer_threads_adapt_only_when_unset_and_on_the_cpu(keep_threads):
+    from styleforge.training.performance import thread_governor
+
+    assert thread_governor(None, torch.device("cpu")).adapt == (runtime.default_threads() > 1)
+    fixed = thread_governor(1, torch.device("cpu"))
+    assert not fixed.adapt and torch.get_num_threads() == 1
+    assert not thread_governor(None, torch.device("cuda")).adapt

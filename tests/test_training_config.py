@@ -116,3 +116,11 @@ def test_synthesis_macs_count_the_3x3_convolutions():
 
     # res 8, 4 channels everywhere: b4 conv1 (16 px) + b8 conv0 and conv1 (64 px each), 9*4*4 per pixel.
     assert synthesis_macs(8, cbase=32, cmax=4, batch=2) == 2 * 9 * 16 * (16 + 64 + 64)
+
+
+def test_precision_stays_fp32_with_cuda(monkeypatch):
+    from styleforge.training import performance
+
+    monkeypatch.setattr(performance, "cpu_has_amx", lambda: True)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    assert resolve(TrainConfig(data="x", cfg="cpu"), 32, 1).precision == "fp32"
