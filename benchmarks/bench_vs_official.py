@@ -146,7 +146,8 @@ class OurIteration:
                        g_arch="skip", d_arch=s.d_arch, mbstd_group=s.mbstd, gamma=s.gamma,
                        r1_interval=s.r1_interval, pl_weight=0, pl_interval=PL_INTERVAL, style_mixing=0.9,
                        aug="none", glr=LR, dlr=LR)
-        options.update({k: v for k, v in (("precision", s.precision), ("threads", s.ours_threads)) if v})
+        options.update({k: v for k, v in (("precision", s.precision), ("threads", s.ours_threads),
+                                          ("compile", s.compile)) if v})
         self.trainer = Trainer(options, quiet=True)
         self.G, self.D, self.G_ema = self.trainer.G, self.trainer.D, self.trainer.G_ema
         self.batches = self.trainer._batches()
@@ -243,13 +244,17 @@ def spread(values: list[float]) -> str:
     return f"{min(values):.1f}-{max(values):.1f}"
 
 
-def compare(codes: dict, s: argparse.Namespace, threads: int) -> None:
+def compare(codes: dict, s: argparse.Namespace, threads: int, setup: dict[str, float]) -> None:
     images = {"gen": s.batch, "train": s.batch * cycle_length(s)}
     tasks = {(name, "gen"): generator_call(it.G_ema, s) for name, it in codes.items()}
     tasks |= {(name, "train"): training_cycle(it, s) for name, it in codes.items()}
-    for task in tasks.values():  # warm-up: allocator, oneDNN primitive caches
+    for (name, _), task in tasks.items():  # warm-up: allocator, oneDNN primitive caches, compilation
         torch.set_num_threads(threads)
+        start = time.perf_counter()
         task()
+        setup[name] += time.perf_counter() - start
+    print("setup (building, then the first call of each task; compilation happens here): "
+          + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in setup.items()))
     results: dict[tuple[str, str], list[float]] = {key: [] for key in tasks}
     print(f"{'round':>5} {'what':<6}{'official img/s':>15}{'styleforge img/s':>18}{'ratio':>8}")
     for r in range(s.rounds):
@@ -267,7 +272,7 @@ def compare(codes: dict, s: argparse.Namespace, threads: int) -> None:
               f"{statistics.median(ours):>15.2f} ({spread(ours):>10}) {ratio:>6.2f}x")
 
 
-def compete(codes: dict, s: argparse.Namespace, threads: int) -> None:
+def compete(codes: dict, s: argparse.Namespace, threads: int, setup: dict[str, float]) -> None:
     """Training iterations alone, then beside a busy process; throughput over `seconds` each (a slowed
     iteration counts in full)."""
     for it in codes.values():
@@ -309,6 +314,7 @@ def main() -> None:
                         help="torch threads of the official code (default: as many as this process's CPUs)")
     parser.add_argument("--ours-threads", type=int, default=None, help="--threads of ours (default: its own)")
     parser.add_argument("--precision", default=None, help="--precision of ours (default: its own for the size)")
+    parser.add_argument("--compile", action="store_true", help="--compile for ours (its time counts in setup)")
     parser.add_argument("--compete", action="store_true", help="idle against one busy competing process")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     parser.add_argument("--memory-of", choices=("official", "styleforge"), help=argparse.SUPPRESS)
@@ -325,7 +331,11 @@ def main() -> None:
     skip_memory = args.no_memory or args.compete
     memory = {} if skip_memory else {code: measure_memory(code) for code in ("official", "styleforge")}
     with tempfile.TemporaryDirectory() as tmp:
-        codes = {code: build(code, s, Path(tmp)) for code in ("official", "styleforge")}
+        codes, setup = {}, {}
+        for code in ("official", "styleforge"):
+            start = time.perf_counter()
+            codes[code] = build(code, s, Path(tmp))
+            setup[code] = time.perf_counter() - start
         for name, it in codes.items():
             print(f"{name:>10}: G {count(it.G):,} params, D {count(it.D):,} params")
         if count(codes["official"].G) != count(codes["styleforge"].G) or \
@@ -335,11 +345,11 @@ def main() -> None:
         print(f"torch {torch.__version__}, {threads} threads ({os.cpu_count()} CPUs, load average "
               f"{os.getloadavg()[0]:.2f}), size {args.size}: res {s.res}, {s.channels} channels, cbase {s.cbase}, "
               f"cmax {s.cmax}, batch {s.batch}, cycle {cycle_length(s)} iterations; "
-              f"styleforge: precision {cfg.precision}, threads {cfg.threads}")
+              f"styleforge: precision {cfg.precision}, compile {cfg.compile}, threads {cfg.threads or 'auto'}")
         for name, mem in memory.items():
             shown = f"peak {mem['peak']:.0f} MiB, of which training adds {mem['training']:.0f}" if mem else "failed"
             print(f"memory {name:>10}: {shown}")
-        (compete if args.compete else compare)(codes, s, threads)
+        (compete if args.compete else compare)(codes, s, threads, setup)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from styleforge import runtime
+from styleforge.errors import UserError
 from styleforge.runtime import ThreadGovernor, busy_ticks, threads_for
 
 STAT = """cpu  900 0 90 5000 10 0 3 7 0 0
@@ -107,3 +108,5 @@ def test_trainer_threads_adapt_only_when_unset_and_on_the_cpu(keep_threads):
     fixed = thread_governor(1, torch.device("cpu"))
     assert not fixed.adapt and torch.get_num_threads() == 1
     assert not thread_governor(None, torch.device("cuda")).adapt
+    with pytest.raises(UserError, match="--threads must be at least 1"):
+        thread_governor(0, torch.device("cpu"))

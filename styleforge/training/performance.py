@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from styleforge import runtime
+from styleforge.errors import UserError
 
 if TYPE_CHECKING:
     import torch
@@ -58,5 +59,7 @@ def default_precision(values: dict[str, Any], resolution: int) -> str:
 def thread_governor(threads: int | None, device: torch.device) -> runtime.ThreadGovernor:
     """The trainer's CPU threads: `threads` if set, else the available ones, adapted to other processes'
     load while training on the CPU."""
+    if threads is not None and threads < 1:
+        raise UserError(f"--threads must be at least 1 (got {threads}); leave it out to adapt to the machine")
     return runtime.ThreadGovernor(threads or runtime.default_threads(),
                                   adapt=threads is None and device.type == "cpu")
