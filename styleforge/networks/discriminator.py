@@ -92,7 +92,8 @@ class DiscriminatorBlock(nn.Module):
             x = precision.apply(x, self.use_fp16)
         if self.in_channels == 0 or self.architecture == "skip":
             img = precision.apply(img, self.use_fp16)
-            y = self.fromrgb(img)
+            # A single-channel image is NCHW and channels_last at once, and fromrgb's output inherits NCHW.
+            y = precision.apply(self.fromrgb(img), self.use_fp16)
             x = x + y if x is not None else y
             img = downsample2d(img, self.resample_filter) if self.architecture == "skip" else None
 

@@ -72,6 +72,13 @@ def _convolution(x, w, bias, stride, padding, output_padding, groups, transposed
     return _Convolution.apply(x, w, bias, conf)
 
 
+def memory_format_of(x: torch.Tensor) -> torch.memory_format:
+    """channels_last for a tensor in that layout (and not also plain contiguous), else contiguous."""
+    if x.ndim == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 def _conv(x, w, bias, conf):
     stride, padding, output_padding, groups, transposed = conf
     if transposed:
@@ -93,6 +100,7 @@ class _Convolution(torch.autograd.Function):
     def backward(ctx, gy):
         x, w = ctx.saved_tensors
         stride, padding, output_padding, groups, transposed = ctx.conf
+        gy = gy.contiguous(memory_format=memory_format_of(x))  # NCHW gradients would take slow kernels
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
             if transposed:  # the adjoint of a transposed convolution is a convolution, and vice versa

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from styleforge.ops.conv import memory_format_of
+
 Padding = int | Sequence[int]
 
 
@@ -98,11 +100,55 @@ def upfirdn2d(
     if f.requires_grad:
         raise ValueError("upfirdn2d does not differentiate with respect to the filter")
     padding = parse_padding(padding)
+    if torch.compiler.is_compiling() and x.device.type in TAPS_WHEN_COMPILING:
+        return upfirdn2d_taps(x, f, up, down, padding, flip_filter, gain)
     if torch.jit.is_tracing() or torch.compiler.is_compiling() or not (torch.is_grad_enabled() and x.requires_grad):
         # Plain ops when nothing needs our backward: tracers and exporters (TorchScript, ONNX) cannot see
         # through a Python autograd.Function.
         return _upfirdn2d(x, f, up, down, padding, flip_filter, gain)
     return _UpFirDn2d.apply(x, f, up, down, padding, flip_filter, gain)
+
+
+# Device types on which torch.compile sees the filter as shifted slices and multiply-adds (`upfirdn2d_taps`),
+# which it fuses with the bias, activation, gain and clamp around it into one kernel (what the official CUDA
+# kernels do in two); elsewhere it sees a depthwise convolution.
+TAPS_WHEN_COMPILING = {"cuda"}
+
+
+def upfirdn2d_taps(x: torch.Tensor, f: torch.Tensor, up: int = 1, down: int = 1, padding: Padding = 0,
+                   flip_filter: bool = False, gain: float = 1) -> torch.Tensor:
+    """`upfirdn2d` from its definition with indexing and pointwise ops only: zero insertion by padding a
+    broadcast dimension, padding, then one multiply-add of a strided slice per filter tap. Slow in eager
+    mode; torch.compile turns it into a single fused loop."""
+    N, C, H, W = x.shape
+    x0, x1, y0, y1 = parse_padding(padding)
+    if up > 1:  # [N, C, H, 1, W, 1] -> [N, C, H, up, W, up], zeros after each sample -> [N, C, H*up, W*up]
+        x = F.pad(x[:, :, :, None, :, None], [0, up - 1, 0, 0, 0, up - 1]).reshape(N, C, H * up, W * up)
+    x = pad2d(x, x0, x1, y0, y1)
+    taps = (f if flip_filter else f.flip(list(range(f.ndim)))).to(x.dtype)  # correlation order
+    if f.ndim == 1:  # separable: along W, then along H, each with gain**0.5
+        taps = taps * gain**0.5
+        x = _taps_along(x, taps, down, dim=3)
+        return _taps_along(x, taps, down, dim=2)
+    fh, fw = taps.shape
+    out_h, out_w = (x.shape[2] - fh) // down + 1, (x.shape[3] - fw) // down + 1
+    taps = taps * gain
+    y = None
+    for i in range(fh):
+        for j in range(fw):
+            term = x[:, :, i : i + (out_h - 1) * down + 1 : down, j : j + (out_w - 1) * down + 1 : down] * taps[i, j]
+            y = term if y is None else y + term
+    return y
+
+
+def _taps_along(x: torch.Tensor, taps: torch.Tensor, down: int, dim: int) -> torch.Tensor:
+    out = (x.shape[dim] - taps.shape[0]) // down + 1
+    y = None
+    for k in range(taps.shape[0]):
+        term = x.narrow(dim, k, (out - 1) * down + 1)
+        term = (term[:, :, ::down] if dim == 2 else term[:, :, :, ::down]) * taps[k]
+        y = term if y is None else y + term
+    return y
 
 
 class _UpFirDn2d(torch.autograd.Function):
@@ -119,16 +165,34 @@ class _UpFirDn2d(torch.autograd.Function):
             y = y.clone()
         ctx.save_for_backward(f)
         ctx.args = (x.shape, y.shape, up, down, padding, flip_filter, gain)
+        ctx.memory_format = memory_format_of(x)
         return y
 
     @staticmethod
     def backward(ctx, dy):
         (f,) = ctx.saved_tensors
         (_, _, ih, iw), (_, _, oh, ow), up, down, (x0, x1, y0, y1), flip_filter, gain = ctx.args
+        dy = dy.contiguous(memory_format=ctx.memory_format)  # depthwise convolutions are slow in NCHW
         fw, fh = filter_size(f)
         p = (fw - x0 - 1, iw * up - ow * down + x0 - up + 1, fh - y0 - 1, ih * up - oh * down + y0 - up + 1)
         dx = _UpFirDn2d.apply(dy, f, down, up, p, not flip_filter, gain)
         return dx, None, None, None, None, None, None
+
+
+def _depthwise_transposed(x: torch.Tensor, kernels: list[torch.Tensor], up: int, pad_x: int, pad_y: int
+                          ) -> torch.Tensor:
+    """Stride-`up` depthwise transposed convolution with a 2D kernel or a (horizontal, vertical) pair.
+
+    CPUs have no fast kernel for it in bfloat16/float16 (measured 25x slower than float32): there it
+    runs in float32, outside autocast."""
+    C, dtype = x.shape[1], x.dtype
+    if x.device.type == "cpu" and dtype in (torch.bfloat16, torch.float16):
+        with torch.autocast("cpu", enabled=False):
+            return _depthwise_transposed(x.float(), [k.float() for k in kernels], up, pad_x, pad_y).to(dtype)
+    if len(kernels) == 1:
+        return F.conv_transpose2d(x, kernels[0], stride=up, padding=(pad_y, pad_x), groups=C)
+    x = F.conv_transpose2d(x, kernels[0], stride=(1, up), padding=(0, pad_x), groups=C)
+    return F.conv_transpose2d(x, kernels[1], stride=(up, 1), padding=(pad_y, 0), groups=C)
 
 
 def _upfirdn2d(
@@ -150,11 +214,7 @@ def _upfirdn2d(
         crop = [start_x, full_w - start_x - want_w, start_y, full_h - start_y - want_h]  # negative: pad
         # The transposed convolution crops symmetrically through its `padding`; the rest is cropped or padded.
         sym_x, sym_y = max(min(crop[0], crop[1]), 0), max(min(crop[2], crop[3]), 0)
-        if f.ndim == 2:
-            x = F.conv_transpose2d(x, kernels[0], stride=up, padding=(sym_y, sym_x), groups=C)
-        else:
-            x = F.conv_transpose2d(x, kernels[0], stride=(1, up), padding=(0, sym_x), groups=C)
-            x = F.conv_transpose2d(x, kernels[1], stride=(up, 1), padding=(sym_y, 0), groups=C)
+        x = _depthwise_transposed(x, kernels, up, sym_x, sym_y)
         x = pad2d(x, sym_x - crop[0], sym_x - crop[1], sym_y - crop[2], sym_y - crop[3])
         return x[:, :, ::down, ::down] if down > 1 else x
 

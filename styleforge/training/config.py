@@ -19,6 +19,7 @@ import styleforge.losses  # noqa: F401  (registers the losses, whose regularizer
 import styleforge.networks  # noqa: F401  (registers the networks, whose capabilities resolve reads)
 from styleforge.errors import UserError
 from styleforge.registry import GENERATORS, LOSSES
+from styleforge.training.performance import default_precision
 
 PRESETS = ("auto", "stylegan2", "paper256", "paper512", "paper1024", "cifar", "lowshot", "stylegan1", "progan",
            "msg-stylegan", "cpu")
@@ -93,8 +94,9 @@ class TrainConfig:
     ada_interval: int = 4  # ADA: adjust p every this many D steps
     aug_kwargs: dict[str, Any] = field(default_factory=dict)  # extra augmentation kwargs (JSON)
     # --- performance --------------------------------------------------------------------------------
-    precision: str = "fp32"  # fp32, or bf16: bfloat16 autocast of the training step (CUDA or CPU)
+    precision: str | None = None  # fp32, or bf16: bfloat16 autocast (default: bf16 where faster, on CPUs with AMX)
     compile: bool = False  # torch.compile the networks
+    threads: int | None = None  # CPU threads (default: this process's CPUs, fewer while others keep them busy)
     workers: int = 1  # data loader worker processes
     # --- reporting and checkpoints ------------------------------------------------------------------
     tick_kimg: float | None = None  # progress/stats interval
@@ -220,6 +222,8 @@ def resolve(cfg: TrainConfig, resolution: int, world_size: int) -> TrainConfig:
         values["dlr"] = values["glr"]
     if values["batch_gpu"] is None:
         values["batch_gpu"] = values["batch"] // world_size if values["batch"] else None
+    if values["precision"] is None and values["batch_gpu"]:
+        values["precision"] = default_precision(values, resolution)
     out = TrainConfig.from_dict(values)
     validate(out, resolution, world_size)
     return out

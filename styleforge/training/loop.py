@@ -25,6 +25,7 @@ from styleforge.training import checkpoint as ckpt_io
 from styleforge.training import distributed as dist_utils
 from styleforge.training.data_stream import ChunkSampler
 from styleforge.training.growing import ProgressiveGrowing
+from styleforge.training.performance import thread_governor
 from styleforge.training.phases import Phase, make_optimizer, make_phases, set_learning_rate
 from styleforge.training.progress import SampleGrid, TickReport
 from styleforge.training.report import TickStats
@@ -59,6 +60,7 @@ class Trainer:
         self.log = RunLog(enabled=self.env.is_main, quiet=quiet)
         run = resolve_run(user_options, self.env.world_size, self.log)
         self.cfg = cfg = run.cfg
+        self.threads = thread_governor(cfg.threads, self.device)
         device = self.device
         self.dataset = run.dataset
         self.resumed = run.resumed
@@ -140,6 +142,7 @@ class Trainer:
     def train_step(self, reals: list[tuple[torch.Tensor, torch.Tensor]], stats: TickStats) -> dict[str, float]:
         """One iteration: each phase due at this step, then G's EMA and the augmentation's adaptation.
         `reals`: this rank's chunks. Returns the mean of each reported value (the last phase's per name)."""
+        self.threads.update()  # fewer threads while other processes keep the CPUs busy
         reals = [(self.schedule.process_reals(img), c) for img, c in reals]
         step_losses: dict[str, torch.Tensor] = {}
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16")

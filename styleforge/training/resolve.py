@@ -27,7 +27,7 @@ from styleforge.training.config import TrainConfig, option, resolve, upgrade_leg
 
 # Options a resumed run may change; any other option must match the checkpoint's config.
 RESUME_OVERRIDES = {"kimg", "time_budget", "tick_kimg", "snap", "keep", "metrics", "metrics_detector",
-                    "metrics_num_gen", "workers", "data", "resume", "outdir", "compile"}
+                    "metrics_num_gen", "workers", "data", "resume", "outdir", "compile", "threads"}
 
 
 @dataclass

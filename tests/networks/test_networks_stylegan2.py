@@ -165,3 +165,13 @@ def test_reduced_precision_blocks_on_request():
     assert x.dtype == torch.bfloat16
     logits = D(img, None)
     assert logits.dtype == torch.float32 and torch.allclose(logits, D(img, None, force_fp32=True), atol=0.05)
+
+
+def test_single_channel_images_keep_d_in_channels_last_on_cpu():
+    """A 1-channel image is NCHW and channels_last at once, and a convolution of it returns NCHW: D converts
+    fromrgb's output, so its first block does not fall back to slower NCHW kernels."""
+    D = tiny_network("D", img_channels=1, channel_base=64, channel_max=8)
+    seen = []
+    D.b16.conv0.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    D(torch.randn(4, 1, 16, 16), None)
+    assert seen[0].is_contiguous(memory_format=torch.channels_last) and not seen[0].is_contiguous()

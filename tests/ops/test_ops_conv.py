@@ -76,3 +76,19 @@ def test_autocast():
     assert y.dtype == torch.bfloat16
     y.float().sum().backward()
     assert x.grad.dtype == torch.float32 and w.grad.dtype == torch.float32
+
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_input_gradient_keeps_the_inputs_channels_last_layout(transposed):
+    """A gradient arriving in NCHW (e.g. through a reshape) would send every later backward convolution to
+    slower kernels; the input gradient comes back in the input's layout, with the built-in's values."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 6, 6).contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    w = torch.randn(4, 4, 3, 3, requires_grad=True)
+    case = (transposed, 2, 0, 0, 1) if transposed else (False, 1, 1, 0, 1)
+    y = run(case, x, w, None)
+    gy = torch.randn(y.shape)  # contiguous, i.e. NCHW
+    (gx,) = torch.autograd.grad(y, x, gy)
+    assert gx.is_contiguous(memory_format=torch.channels_last) and not gx.is_contiguous()
+    assert torch.allclose(gx, torch.autograd.grad(builtin(case, x, w, None), x, gy)[0], atol=1e-5)

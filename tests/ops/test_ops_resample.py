@@ -5,9 +5,11 @@ import pytest
 import scipy.signal
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
+from styleforge.ops import upfirdn2d as upfirdn2d_module
 from styleforge.ops.conv2d_resample import conv2d_resample, transposed_conv_polyphase
-from styleforge.ops.upfirdn2d import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
+from styleforge.ops.upfirdn2d import downsample2d, filter2d, setup_filter, upfirdn2d, upfirdn2d_taps, upsample2d
 
 
 def upfirdn2d_definition(x, f, up=1, down=1, padding=(0, 0, 0, 0), flip_filter=False, gain=1):
@@ -139,3 +141,73 @@ def test_conv2d_resample_in_bfloat16_autocast():
         ours = conv2d_resample(x, w, f, up=2, padding=1)
     assert ours.dtype == torch.bfloat16 and ours.shape == expected.shape
     assert (ours.float() - expected).abs().max() < 0.02 * expected.abs().max()
+
+
+def test_upfirdn2d_gradient_keeps_the_inputs_channels_last_layout():
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 8, 8).contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    y = upfirdn2d(x, FILTERS["binomial4"], down=2, padding=1)
+    (gx,) = torch.autograd.grad(y, x, torch.randn(y.shape))  # an NCHW gradient
+    assert gx.is_contiguous(memory_format=torch.channels_last) and not gx.is_contiguous()
+
+
+def test_polyphase_output_is_channels_last():
+    """The phases are interleaved in channels_last memory, so the layers after it stay in that (fast) layout."""
+    x = torch.randn(2, 4, 5, 5).contiguous(memory_format=torch.channels_last)
+    out, _, _ = transposed_conv_polyphase(x, torch.randn(6, 4, 3, 3), up=2)
+    assert out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous()
+
+
+def test_bfloat16_upsampling_filters_in_float32_on_cpu():
+    """CPUs lack a fast bfloat16 depthwise transposed convolution: the upsampling filter runs in float32
+    (under autocast too) and returns bfloat16."""
+    x = torch.randn(2, 4, 8, 8).bfloat16().contiguous(memory_format=torch.channels_last)
+    seen = []
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func is torch.ops.aten.convolution.default and args[6]:  # transposed
+                seen.append(args[0].dtype)
+            return func(*args, **(kwargs or {}))
+
+    with Record(), torch.autocast("cpu", dtype=torch.bfloat16):
+        y = upsample2d(x, FILTERS["binomial4"])
+    assert seen and set(seen) == {torch.float32}
+    assert y.dtype == torch.bfloat16
+    assert torch.allclose(y.float(), upsample2d(x.float(), FILTERS["binomial4"]), atol=0.02)
+
+
+@pytest.mark.parametrize("filt", FILTERS)
+@pytest.mark.parametrize("up,down", [(1, 1), (2, 1), (1, 2), (2, 2), (3, 1)])
+@pytest.mark.parametrize("padding", [(0, 0, 0, 0), (2, 1, 2, 1), (-1, 2, 0, -1)])
+@pytest.mark.parametrize("flip_filter", [False, True])
+def test_taps_form_matches_upfirdn2d(filt, up, down, padding, flip_filter):
+    """The form torch.compile sees on GPUs (shifted slices and multiply-adds) computes the same."""
+    x = torch.randn(2, 3, 12, 13, dtype=torch.float64)
+    f = FILTERS[filt].double()
+    expected = upfirdn2d(x, f, up, down, padding, flip_filter, gain=2.0)
+    assert torch.allclose(upfirdn2d_taps(x, f, up, down, padding, flip_filter, gain=2.0), expected, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_compiled_layer_fuses_filter_bias_activation_gain_and_clamp(monkeypatch):
+    """With the taps form, a compiled upsampling layer runs one convolution (the transposed one) and fuses
+    FIR filter, demodulation, noise, bias, activation, gain and clamp into one kernel after it; with the
+    depthwise-convolution form the filter is a second convolution. (On the CPU, measured, the depthwise form
+    is faster, so the taps form is what CUDA gets; the fusion is the same.)"""
+    from torch._inductor.utils import run_and_get_code
+
+    from styleforge.networks.synthesis import SynthesisLayer
+
+    layer = SynthesisLayer(8, 8, w_dim=4, resolution=16, up=2, conv_clamp=256).eval()
+    x, w = torch.randn(2, 8, 8, 8), torch.randn(2, 4)
+    monkeypatch.setattr(upfirdn2d_module, "TAPS_WHEN_COMPILING", {"cpu"})
+    torch._dynamo.reset()
+    with torch.no_grad():
+        y, code = run_and_get_code(torch.compile(lambda x, w: layer(x, w, noise_mode="const")), x, w)
+        expected = layer(x, w, noise_mode="const")
+    code = "\n".join(code)
+    assert code.count("extern_kernels.convolution(") == 1
+    epilogue = [line for line in code.splitlines() if "cpp_fused_" in line and "leaky_relu" in line]
+    assert epilogue and all(op in epilogue[0] for op in ("constant_pad_nd", "clamp", "leaky_relu", "rsqrt"))
+    assert torch.allclose(y, expected, atol=1e-5)
