@@ -24,6 +24,7 @@ measuring one 5-30 seconds: the whole grid about 9 hours.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import fnmatch
 import json
 import platform
@@ -72,8 +73,8 @@ LIMITED_RECIPES = ("sg2", "ada", "diffaug", "fsmr", "ada-fsmr")
 FAMILY_RECIPES = ("sg2", "sg1-grown", "progan-grown", "msg-stylegan", "eqgan-sa", "eqgan-sa-noalign")
 LIMITED_SIZES = (100, 300, 1797)
 LIMITED_SEEDS = (0, 1)
-LIMITED_KIMG = 50
-FAMILY_MINUTES = 20
+LIMITED_KIMG = 40
+FAMILY_MINUTES = 12
 RESOLUTION = 32
 FULL = 1797
 
@@ -148,7 +149,7 @@ def curves(run_dir: Path) -> dict[str, list[float]]:
 def run_cell(cell: Cell, workdir: Path, out: Path, kimg: float, minutes: float) -> dict:
     options = recipe_options(cell.recipe)
     options.update(data=str(digits_data(workdir, cell.images)), seed=cell.seed, desc=cell.name,
-                   outdir=str(workdir / "runs"))
+                   outdir=str(workdir / "runs"), threads=torch.get_num_threads())
     if cell.group == "family":
         options.update(time_budget=minutes * 60, kimg=100_000)
     else:
@@ -312,10 +313,16 @@ def load_results(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def save_results(results: dict, path: Path) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=1))
-    tmp.replace(path)
+def save_result(path: Path, name: str, record: dict) -> dict:
+    """Adds one cell's record to the results file and returns all results. Under a lock, re-reading the file
+    first: several runs (e.g. one per CPU core, `--cell '*-s0'` and `--cell '*-s1'`) can share it."""
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = {**load_results(path), name: record}
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(results, indent=1))
+        tmp.replace(path)
+        return results
 
 
 def main() -> None:
@@ -350,8 +357,8 @@ def main() -> None:
                 print(f"{cell.name}: measured, skipped")
                 continue
             print(f"{cell.name}: training ({RECIPES[cell.recipe] or 'StyleGAN2'})", flush=True)
-            results[cell.name] = run_cell(cell, args.workdir, args.out, args.kimg, args.minutes)
-            save_results(results, results_path)
+            results = save_result(results_path, cell.name, run_cell(cell, args.workdir, args.out, args.kimg,
+                                                                    args.minutes))
             r = results[cell.name]
             outcome = (f"diverged: {r['diverged']}" if "diverged" in r else
                        f"FID {r['numbers']['fid']:.2f} (floor {r['floor']['fid']:.2f}), class_acc "
