@@ -29,6 +29,12 @@ def spec(c_dim: int = 0) -> NetworkSpec:
     return dataclasses.replace(TINY_SPEC, c_dim=c_dim, channel_base=64, channel_max=8, mbstd_group_size=2)
 
 
+def seeded_build(registry, name: str, c_dim: int) -> tuple[type, torch.nn.Module]:
+    torch.manual_seed(1)
+    cls = registry.get(name)
+    return cls, build_network(cls, spec(c_dim))
+
+
 def onehot(n: int, c_dim: int) -> torch.Tensor:
     return torch.eye(c_dim)[torch.arange(n) % c_dim] if c_dim else torch.zeros([n, 0])
 
@@ -36,9 +42,7 @@ def onehot(n: int, c_dim: int) -> torch.Tensor:
 @pytest.mark.parametrize("c_dim", [0, 4])
 @pytest.mark.parametrize("name", builtin_names(GENERATORS))
 def test_generator_contract(name, c_dim, tmp_path):
-    cls = GENERATORS.get(name)
-    torch.manual_seed(1)
-    G = build_network(cls, spec(c_dim))
+    cls, G = seeded_build(GENERATORS, name, c_dim)
     for attr, value in dict(z_dim=8, c_dim=c_dim, img_resolution=RES, img_channels=3).items():
         assert getattr(G, attr) == value, attr
     z, c = torch.randn([4, G.z_dim]), onehot(4, c_dim)
@@ -66,9 +70,7 @@ def test_generator_contract(name, c_dim, tmp_path):
 @pytest.mark.parametrize("c_dim", [0, 4])
 @pytest.mark.parametrize("name", builtin_names(DISCRIMINATORS))
 def test_discriminator_contract(name, c_dim, tmp_path):
-    cls = DISCRIMINATORS.get(name)
-    torch.manual_seed(1)
-    D = build_network(cls, spec(c_dim))
+    cls, D = seeded_build(DISCRIMINATORS, name, c_dim)
     img, c = torch.randn([4, 3, RES, RES], requires_grad=True), onehot(4, c_dim)
     logits = D(img, c)
     assert logits.shape == (4, 1) and torch.isfinite(logits).all()

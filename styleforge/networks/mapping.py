@@ -32,12 +32,8 @@ class MappingNetwork(nn.Module):
         w_avg_beta: float | None = 0.995,
     ):
         super().__init__()
-        self.z_dim = z_dim
-        self.c_dim = c_dim
-        self.w_dim = w_dim
-        self.num_ws = num_ws
-        self.num_layers = num_layers
-        self.w_avg_beta = w_avg_beta
+        self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
+        self.num_layers, self.w_avg_beta = num_layers, w_avg_beta
 
         embed_features = 0 if c_dim == 0 else (w_dim if embed_features is None else embed_features)
         layer_features = w_dim if layer_features is None else layer_features

@@ -44,28 +44,13 @@ def default_fused_modconv(x: torch.Tensor, training: bool) -> bool:
 class SynthesisLayer(nn.Module):
     """Modulated 3x3 conv (optionally upsampling by 2) -> noise -> bias -> lrelu * gain -> clamp."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        w_dim: int,
-        resolution: int,
-        kernel_size: int = 3,
-        up: int = 1,
-        use_noise: bool = True,
-        activation: str = "lrelu",
-        resample_filter: Sequence[float] = DEFAULT_FILTER,
-        conv_clamp: float | None = None,
-        use_sel: bool = False,
-    ):
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, kernel_size: int = 3,
+                 up: int = 1, use_noise: bool = True, activation: str = "lrelu",
+                 resample_filter: Sequence[float] = DEFAULT_FILTER, conv_clamp: float | None = None,
+                 use_sel: bool = False):
         super().__init__()
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.resolution = resolution
-        self.up = up
-        self.use_noise = use_noise
-        self.activation = activation
-        self.conv_clamp = conv_clamp
+        self.in_channels, self.out_channels, self.resolution, self.up = in_channels, out_channels, resolution, up
+        self.use_noise, self.activation, self.conv_clamp = use_noise, activation, conv_clamp
         self.register_buffer("resample_filter", setup_filter(resample_filter))
         self.padding = kernel_size // 2
         self.act_gain = activation_gain(activation)
@@ -156,14 +141,9 @@ class SynthesisBlock(nn.Module):
         if architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {ARCHITECTURES}, got '{architecture}'")
         super().__init__()
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.w_dim = w_dim
-        self.resolution = resolution
-        self.img_channels = img_channels
-        self.is_last = is_last
+        self.in_channels, self.out_channels, self.w_dim, self.resolution = in_channels, out_channels, w_dim, resolution
+        self.img_channels, self.is_last, self.use_fp16 = img_channels, is_last, use_fp16
         self.architecture = architecture
-        self.use_fp16 = use_fp16
         self.register_buffer("resample_filter", setup_filter(resample_filter))
         self.num_conv = 0
         self.num_torgb = 0
