@@ -96,7 +96,7 @@ class TrainConfig:
     # --- performance --------------------------------------------------------------------------------
     precision: str | None = None  # fp32, or bf16: bfloat16 autocast (default: bf16 where faster, on CPUs with AMX)
     compile: bool = False  # torch.compile the networks
-    threads: int | None = None  # CPU threads (default: this process's CPUs, fewer while others keep them busy)
+    threads: int | None = None  # CPU threads; fixed ones make runs reproducible bit for bit (default: adapt to load)
     workers: int = 1  # data loader worker processes
     # --- reporting and checkpoints ------------------------------------------------------------------
     tick_kimg: float | None = None  # progress/stats interval

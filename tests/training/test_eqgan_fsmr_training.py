@@ -16,7 +16,7 @@ from styleforge.training.loop import Trainer
 
 pytest.importorskip("sklearn")
 
-TINY = dict(cfg="cpu", cbase=128, cmax=16, z_dim=8, w_dim=8, map_layers=1, batch=4, mbstd_group=4, workers=0,
+TINY = dict(cfg="cpu", cbase=128, cmax=16, z_dim=8, w_dim=8, map_layers=1, batch=4, mbstd_group=4, workers=0, threads=1,
             tick_kimg=0.004, snap=1, r1_interval=2, pl_interval=2, grid_seeds=4, kimg=0.004)
 
 

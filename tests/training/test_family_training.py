@@ -14,7 +14,7 @@ from styleforge.training.loop import Trainer
 pytest.importorskip("sklearn")
 
 TINY = dict(cfg="cpu", cbase=128, cmax=16, z_dim=16, w_dim=16, map_layers=2, batch=8, mbstd_group=4, workers=0,
-            tick_kimg=0.016, snap=100, keep=10, grid_seeds=4, glr=0.002)
+            threads=1, tick_kimg=0.016, snap=100, keep=10, grid_seeds=4, glr=0.002)
 RECIPES = {  # the official recipes, see docs/family.md
     "stylegan1": dict(g="stylegan1", d="stylegan1", r1_interval=0, gamma=10, pl_weight=0),
     "msg-stylegan2": dict(g="msg-stylegan2", d="msg", loss="msg", r1_interval=0, gamma=10, pl_weight=0,

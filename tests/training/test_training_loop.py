@@ -17,7 +17,7 @@ from styleforge.training.loop import Trainer, TrainingDiverged, train
 pytest.importorskip("sklearn")
 
 TINY = dict(
-    cfg="cpu", cbase=256, cmax=32, z_dim=32, w_dim=32, map_layers=2, batch=8, mbstd_group=4, workers=0,
+    cfg="cpu", cbase=256, cmax=32, z_dim=32, w_dim=32, map_layers=2, batch=8, mbstd_group=4, workers=0, threads=1,
     tick_kimg=0.016, snap=1, keep=10, r1_interval=2, pl_interval=2, grid_seeds=4, cond=True, glr=0.002,
 )
 STEP_KIMG = 0.008  # one step of batch 8

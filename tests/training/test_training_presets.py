@@ -12,8 +12,9 @@ from styleforge.training.growing import ProgressiveGrowing
 from styleforge.training.loop import Trainer
 from styleforge.training.resolve import resolve_run
 
-TINY = dict(cbase=128, cmax=16, z_dim=8, w_dim=8, map_layers=1, batch=8, mbstd_group=4, workers=0, grid_seeds=4,
-            kimg=0.016, tick_kimg=0.008, grow_batch={}, grow_stable_kimg=0.008, grow_fade_kimg=0.008)
+TINY = dict(cbase=128, cmax=16, z_dim=8, w_dim=8, map_layers=1, batch=8, mbstd_group=4, workers=0,
+            threads=1, grid_seeds=4, kimg=0.016, tick_kimg=0.008, grow_batch={}, grow_stable_kimg=0.008,
+            grow_fade_kimg=0.008)
 
 EXPECTED = {
     "stylegan1": dict(g="stylegan1", d="stylegan1", loss="stylegan2", gamma=10, r1_interval=0, pl_interval=0,
