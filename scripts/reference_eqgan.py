@@ -2,7 +2,7 @@
 
 Runs genforce/eqgan-sa's own training/networks.py (CPU is enough) on a tiny generator whose parameters come
 from tests/official_numbers.py, for fixed latents and heatmaps, and records the inputs, the images and the
-official parameter names and shapes. tests/test_official_eqgan.py builds an official-format pickle from the
+official parameter names and shapes. tests/official/test_official_eqgan.py builds an official-format pickle from the
 same numbers, imports it, and compares.
 
     python scripts/reference_eqgan.py --official PATH/TO/eqgan-sa \

@@ -6,7 +6,7 @@ NVlabs/stylegan2-ada training/networks.py, NVlabs/stylegan training/networks_sty
 progressive_growing_of_gans networks.py) with TensorFlow's v1 API, loads each
 variable from the test pickles' numbers (failing if the official code creates a variable the tests do not
 have, or the tests have one it does not create), and records the outputs for fixed inputs.
-tests/test_official_tf.py compares imported networks with them. Needs tensorflow (any 2.x, CPU) and numpy; the
+tests/official/test_official_tf.py compares imported networks with them. Needs tensorflow (any 2.x, CPU) and numpy; the
 official code's CUDA ops run as their reference implementations, dnnlib's helpers are stood in for.
 
     python scripts/reference_tf.py --stylegan2 DIR --stylegan2-ada DIR --stylegan DIR --progan DIR \
