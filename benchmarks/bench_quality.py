@@ -10,9 +10,9 @@ Cells:
   (grown), MSG-StyleGAN, EqGAN-SA with and without its alignment loss.
 
 Measured cells are skipped, so an interrupted grid continues where it stopped; a cell cut short is trained
-again from the start. On the project's shared 2-core machine (one torch thread) StyleGAN2 trains at 11-16
-s/kimg, ADA and FSMR about 1.3x slower, so a limited-data cell takes 10-15 minutes, a family cell 20, and
-measuring one 5-30 seconds: the whole grid about 9 hours.
+again from the start. On the project's shared 2-core machine, with two runs side by side (one torch thread
+each: `--cell '*-s0'` and `--cell '*-s1'`), a limited-data cell took 4-9 minutes (ADA and FSMR the slower
+ones), a family cell FAMILY_MINUTES plus seconds of measuring: the whole grid about 2.5 hours.
 
     python benchmarks/bench_quality.py --list              # cells, measured or not
     python benchmarks/bench_quality.py                     # every cell not measured yet (hours)
@@ -43,7 +43,7 @@ from styleforge.data.build import build_dataset
 from styleforge.data.layout import METADATA_NAME
 from styleforge.data.output import AtomicOutput
 from styleforge.losses.alignment import AttentionAlignment
-from styleforge.metrics.floor import quality_with_floor
+from styleforge.metrics.floor import copying_the_training_set, quality_with_floor
 from styleforge.networks.heatmaps import random_heatmaps
 from styleforge.networks.persistence import load_network
 from styleforge.tools import train_cmd
@@ -153,6 +153,16 @@ def curves(run_dir: Path) -> dict[str, list[float]]:
 
 def uses_heatmaps(cell: Cell) -> bool:
     return cell.recipe.startswith("eqgan-sa")
+
+
+def copy_name(images: int) -> str:
+    return f"copy-n{images}"
+
+
+def measure_copying(workdir: Path, images: int) -> dict:
+    """The numbers of copying the `images` training images of the limited-data cells (see the report)."""
+    numbers = copying_the_training_set(digits_data(workdir, images), digits_data(workdir, FULL))
+    return dict(name=copy_name(images), group="copy", images=images, threads=torch.get_num_threads(), numbers=numbers)
 
 
 def run_cell(cell: Cell, workdir: Path, out: Path, kimg: float, minutes: float) -> dict:
@@ -294,7 +304,7 @@ def write_report(results: dict, out: Path) -> Path:
     cells = all_cells()
     limited = [c for c in cells if c.group == "limited"]
     family = [c for c in cells if c.group == "family"]
-    measured = [r for r in results.values() if "numbers" in r]
+    measured = [r for r in results.values() if "floor" in r]
     floor = measured[0]["floor"] if measured else None
     num_images = measured[0]["num_images"] if measured else FULL // 2
     plotted = plot_ada(results, out / "results" / "ada.png")
@@ -317,6 +327,12 @@ def write_report(results: dict, out: Path) -> Path:
         f"| floor | {NUMBER_HEADER} |",
         "|---|---|---|---|---|---|---|",
         f"| real half A against real half B | {_numbers_cells(floor) if floor else '- | - | - | - | - | -'} |",
+        *[f"| copying the {n} training images of the limited-data cells | "
+          f"{_numbers_cells(results[copy_name(n)]['numbers'])} |" for n in LIMITED_SIZES if copy_name(n) in results],
+        "",
+        "Copying: a \"generator\" that draws its own training images (with replacement, of the digit asked for),",
+        "measured like the cells: what memorizing a small training set reaches (a little too good, as some",
+        "training images are in B too). A cell far above it is limited by its training, not by its data.",
         "",
         f"## Limited data ({LIMITED_KIMG} kimg per cell)",
         "",
@@ -398,6 +414,9 @@ def main() -> None:
         return
     if not args.report:
         args.out.mkdir(parents=True, exist_ok=True)
+        for n in LIMITED_SIZES:
+            if copy_name(n) not in results:
+                results = save_result(results_path, copy_name(n), measure_copying(args.workdir, n))
         for cell in cells:
             if cell.name in results and uses_heatmaps(cell) and "alignment" not in results[cell.name]:
                 record = dict(results[cell.name], alignment=attention_alignment(args.workdir / "runs" /

@@ -122,3 +122,25 @@ def quality_with_floor(G: torch.nn.Module, data_path: str | os.PathLike, device:
     return {"generated": measure(generated, half_b.features, reader.num_classes, seed),
             "floor": measure(half_a, half_b.features, reader.num_classes, seed),
             "num_images": len(half_a.features)}
+
+
+def copying_the_training_set(train_path: str | os.PathLike, data_path: str | os.PathLike,
+                             device: torch.device | str = "cpu", detector: str | os.PathLike = "builtin:digits",
+                             seed: int = 0, batch_size: int = 64) -> dict[str, float | None]:
+    """The numbers of a "generator" that only copies its training images (`train_path`, e.g. a small subset of
+    `data_path`): drawn with replacement, as many as half A holds, each of the class asked for where labelled,
+    and measured against B like a generator. What a model of a small training set reaches by memorizing it;
+    training images that are also in B make it a little too good."""
+    device = torch.device(device)
+    reader = _Reader(detector, device)
+    half_a, half_b = _real_halves(reader, data_path, device, batch_size)
+    labels = real_labels(train_path)
+    batches = (torch.from_numpy(b).to(device) for b in iterate_real_images(train_path, batch_size))
+    train = reader.read(batches, None if labels is None else labels.argmax(axis=1))
+    rng = np.random.default_rng(seed)
+    if train.asked is not None and half_a.asked is not None:
+        picks = np.array([rng.choice(np.flatnonzero(train.asked == k)) for k in half_a.asked])
+    else:
+        picks = rng.integers(len(train.features), size=len(half_a.features))
+    copies = Sample(train.features[picks], train.predicted[picks], None if train.asked is None else train.asked[picks])
+    return measure(copies, half_b.features, reader.num_classes, seed)

@@ -16,7 +16,7 @@ from styleforge.metrics import compute_metric, load_detector
 from styleforge.metrics.class_metrics import class_coverage
 from styleforge.metrics.digits_classifier import load_digits_classifier
 from styleforge.metrics.digits_training import accuracy, digits_images, held_out_mask, train_digits_classifier
-from styleforge.metrics.floor import quality_with_floor
+from styleforge.metrics.floor import copying_the_training_set, quality_with_floor
 from styleforge.registry import METRICS
 
 pytest.importorskip("sklearn")
@@ -112,6 +112,21 @@ def test_class_acc_is_one_for_real_digits_of_the_asked_class_and_a_tenth_for_alw
     assert class_metric("class_coverage", DigitsG(*digits, always=0)) == 0
     floor = quality_with_floor(DigitsG(*digits, always=0), digits_zip)
     assert floor["floor"]["class_acc"] >= 0.98 and floor["generated"]["class_acc"] < 0.2
+
+
+def test_copying_few_training_images_loses_recall_but_not_classes(digits_zip, tmp_path):
+    """Copies of 20 training digits (2 per class) have every class right but cover little of the data: recall
+    far below the floor's, FID above it; copying the whole data set comes close to the floor."""
+    from styleforge.data.build import build_dataset
+
+    few = tmp_path / "few.zip"  # the built-in digits cycle 0, 1, ..., 9: the first 20 are two of each
+    build_dataset("builtin:digits", few, resolution=32, max_images=20, progress=False)
+    copies = copying_the_training_set(few, digits_zip)
+    everything = copying_the_training_set(digits_zip, digits_zip)
+    floor = quality_with_floor(DigitsG(*digits_images()), digits_zip)["floor"]
+    assert copies["class_acc"] >= 0.9 and everything["class_acc"] >= 0.95
+    assert copies["recall"] < 0.5 * floor["recall"] and copies["fid"] > 2 * everything["fid"]
+    assert abs(everything["recall"] - floor["recall"]) < 0.2
 
 
 def test_coverage_is_one_for_uniform_predictions_and_zero_for_one_class():
