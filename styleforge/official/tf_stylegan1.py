@@ -18,18 +18,7 @@ import math
 from torch import nn
 
 from styleforge.errors import UserError
-from styleforge.official.tf import (
-    RUNTIME_ARGS,
-    StaticKwargs,
-    TFNetwork,
-    TFVariables,
-    check_builds,
-    check_generator,
-    hwio_to_oihw,
-    populate,
-    progressive_variables_name,
-    rescale,
-)
+from styleforge.official import tf
 from styleforge.official.tf_progan import SQRT2, channel_kwargs, conv_layer, convert_progressive_d
 from styleforge.registry import GENERATORS
 
@@ -39,13 +28,13 @@ def _fused(fused_scale: bool | str, resolution: int) -> bool:
     return resolution >= 128 if fused_scale == "auto" else bool(fused_scale)
 
 
-def convert_generator(net: TFNetwork) -> nn.Module:
-    check_generator(net, "G_style", ("G_mapping",), ("G_synthesis",))
-    args = StaticKwargs(net)
+def convert_generator(net: tf.TFNetwork) -> nn.Module:
+    tf.check_generator(net, "G_style", ("G_mapping",), ("G_synthesis",))
+    args = tf.StaticKwargs(net)
     for name, value in (("use_styles", True), ("const_input_layer", True), ("use_pixel_norm", False),
                         ("use_instance_norm", True), ("normalize_latents", True), ("nonlinearity", "lrelu")):
         args.require(name, value)
-    args.ignore(*RUNTIME_ARGS)
+    args.ignore(*tf.RUNTIME_ARGS)
     if args.get("label_size", 0):
         raise UserError("a conditional StyleGAN v1 G (labels concatenated to z) has no StyleForge counterpart")
     fused_scale = args.get("fused_scale", "auto")
@@ -60,7 +49,7 @@ def convert_generator(net: TFNetwork) -> nn.Module:
                               **channel_kwargs(args, 8192)),
     )
     args.check_all_known()
-    v = TFVariables(net)
+    v = tf.TFVariables(net)
     G = GENERATORS.get("stylegan1")(**kwargs)
     R = kwargs["img_resolution"]
     # G_style assigns its own lod to the synthesis network's before every run: one value.
@@ -73,33 +62,33 @@ def convert_generator(net: TFNetwork) -> nn.Module:
 
     def conv_weight(r: str, i: str):
         flip = i == "0" and not _fused(fused_scale, int(r))  # our upsampling layer convolves; TF correlated
-        return rescale(hwio_to_oihw(v[f"{scope(r, i)}/weight"], flip=flip), SQRT2, "lrelu")
+        return tf.rescale(tf.hwio_to_oihw(v[f"{scope(r, i)}/weight"], flip=flip), SQRT2, "lrelu")
 
     def noise_map(r: str, i: str):
         return v[f"synthesis/noise{2 * int(math.log2(int(r))) - 4 + int(i)}"][0, 0]
 
     layer = r"synthesis\.b(\d+)\.conv(\d)\."
-    populate(G, [
+    tf.populate(G, [
         (r"mapping\.w_avg", lambda: v["dlatent_avg"]),
         (r"mapping\.fc(\d+)\.(weight|bias)", lambda i, key: conv_layer(v, f"mapping/Dense{i}", mapping_act)[key]()),
         (r"synthesis\.lod", lambda: v["lod"]),
-        (r"synthesis\.b4\.const", lambda: rescale(v["synthesis/4x4/Const/const"][0], 1, "lrelu")),
+        (r"synthesis\.b4\.const", lambda: tf.rescale(v["synthesis/4x4/Const/const"][0], 1, "lrelu")),
         (layer + "conv\\.weight", conv_weight),
         (layer + "noise_const", noise_map),
-        (layer + "noise_strength", lambda r, i: rescale(v[f"{scope(r, i)}/Noise/weight"], 1, "lrelu")),
-        (layer + "bias", lambda r, i: rescale(v[f"{scope(r, i)}/bias"], 1, "lrelu")),
+        (layer + "noise_strength", lambda r, i: tf.rescale(v[f"{scope(r, i)}/Noise/weight"], 1, "lrelu")),
+        (layer + "bias", lambda r, i: tf.rescale(v[f"{scope(r, i)}/bias"], 1, "lrelu")),
         (layer + r"adain\.style\.(weight|bias)",
          lambda r, i, key: conv_layer(v, f"{scope(r, i)}/StyleMod", "linear", 1)[key]()),
         (r"synthesis\.b(\d+)\.torgb\.(weight|bias)", lambda r, key: conv_layer(
-            v, "synthesis/" + progressive_variables_name("ToRGB", int(r), R), "linear", 1)[key]()),
+            v, "synthesis/" + tf.progressive_variables_name("ToRGB", int(r), R), "linear", 1)[key]()),
         (r".*\.(resample_filter|blur_filter)", None),
     ], v)
     return G
 
 
-def convert_discriminator(net: TFNetwork) -> nn.Module:
-    check_builds(net, "D_basic")
-    args = StaticKwargs(net)
+def convert_discriminator(net: tf.TFNetwork) -> nn.Module:
+    tf.check_builds(net, "D_basic")
+    args = tf.StaticKwargs(net)
     args.require("nonlinearity", "lrelu")
     args.ignore("fused_scale")  # the fused and unfused conv + downscale are the same map, named alike
     kwargs = dict(c_dim=args.get("label_size", 0), img_resolution=args.get("resolution", 32),
