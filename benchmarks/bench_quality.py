@@ -18,7 +18,7 @@ ones), a family cell FAMILY_MINUTES plus seconds of measuring: the whole grid ab
     python benchmarks/bench_quality.py                     # every cell not measured yet (hours)
     python benchmarks/bench_quality.py --cell ada-n100-s0  # one cell; also a pattern: --cell 'ada-*'
     python benchmarks/bench_quality.py --report            # rewrite results.md and the plot from the JSON
-    python benchmarks/bench_quality.py --cell sg2-n100-s0 --kimg 2 --out /tmp/q   # a quick try elsewhere
+    python benchmarks/bench_quality.py --cell sg2-n100-s0 --kimg 2 --out quick-try   # a quick try elsewhere
 """
 
 from __future__ import annotations
@@ -152,7 +152,9 @@ def curves(run_dir: Path) -> dict[str, list[float]]:
 
 
 def uses_heatmaps(cell: Cell) -> bool:
-    return cell.recipe.startswith("eqgan-sa")
+    """Whether the recipe's G has EqGAN-SA's heatmaps (the alignment loss implies them)."""
+    options = recipe_options(cell.recipe)
+    return bool(options.get("sel") or options.get("align_weight"))
 
 
 def copy_name(images: int) -> str:
@@ -186,8 +188,6 @@ def run_cell(cell: Cell, workdir: Path, out: Path, kimg: float, minutes: float) 
     grid = out / "results" / f"{cell.name}.png"
     grid.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(sorted(run_dir.glob("fakes*.png"))[-1], grid)
-    if uses_heatmaps(cell):
-        record["alignment"] = attention_alignment(run_dir)
     return dict(record, kimg=trainer.cur_nimg / 1000, train_minutes=train_seconds / 60,
                 measure_minutes=(time.time() - start - train_seconds) / 60, numbers=quality["generated"],
                 floor=quality["floor"], num_images=quality["num_images"], curves=curves(run_dir), run=run_dir.name,
@@ -418,22 +418,25 @@ def main() -> None:
             if copy_name(n) not in results:
                 results = save_result(results_path, copy_name(n), measure_copying(args.workdir, n))
         for cell in cells:
-            if cell.name in results and uses_heatmaps(cell) and "alignment" not in results[cell.name]:
-                record = dict(results[cell.name], alignment=attention_alignment(args.workdir / "runs" /
-                                                                                results[cell.name]["run"]))
-                results = save_result(results_path, cell.name, record)
-            if cell.name in results:
+            before = results.get(cell.name)
+            if before:
                 print(f"{cell.name}: measured, skipped")
-                continue
-            print(f"{cell.name}: training ({RECIPES[cell.recipe] or 'StyleGAN2'})", flush=True)
-            results = save_result(results_path, cell.name, run_cell(cell, args.workdir, args.out, args.kimg,
-                                                                    args.minutes))
+            else:
+                print(f"{cell.name}: training ({RECIPES[cell.recipe] or 'StyleGAN2'})", flush=True)
+                results = save_result(results_path, cell.name, run_cell(cell, args.workdir, args.out, args.kimg,
+                                                                        args.minutes))
+                r = results[cell.name]
+                outcome = (f"diverged: {r['diverged']}" if "diverged" in r else
+                           f"FID {r['numbers']['fid']:.2f} (floor {r['floor']['fid']:.2f}), class_acc "
+                           f"{_fmt(r['numbers']['class_acc'], 3)}, measured in {r['measure_minutes']:.1f} min")
+                print(f"{cell.name}: {r['kimg']:.1f} kimg in {r['train_minutes']:.1f} min, {outcome}", flush=True)
+            # Also for cells measured before the alignment was: it comes from the run's last checkpoint.
             r = results[cell.name]
-            outcome = (f"diverged: {r['diverged']}" if "diverged" in r else
-                       f"FID {r['numbers']['fid']:.2f} (floor {r['floor']['fid']:.2f}), class_acc "
-                       f"{_fmt(r['numbers']['class_acc'], 3)}, measured in {r['measure_minutes']:.1f} min")
-            print(f"{cell.name}: {r['kimg']:.1f} kimg in {r['train_minutes']:.1f} min, {outcome}", flush=True)
-            write_report(results, args.out)
+            if "numbers" in r and "alignment" not in r and uses_heatmaps(cell):
+                results = save_result(results_path, cell.name,
+                                      dict(r, alignment=attention_alignment(args.workdir / "runs" / r["run"])))
+            if results[cell.name] is not before:  # save_result re-reads the file: a new record
+                write_report(results, args.out)
     print(f"wrote {write_report(results, args.out)}")
 
 

@@ -77,11 +77,16 @@ def measure(sample: Sample, reference: np.ndarray, num_classes: int, seed: int =
     }
 
 
-def _real_halves(reader: _Reader, data_path: str | os.PathLike, device: torch.device,
-                 batch_size: int) -> tuple[Sample, Sample]:
+def _read_real(reader: _Reader, data_path: str | os.PathLike, device: torch.device, batch_size: int) -> Sample:
+    """Every image of a data set, its labels (if any) as the asked classes."""
     batches = (torch.from_numpy(b).to(device) for b in iterate_real_images(data_path, batch_size))
     labels = real_labels(data_path)
-    real = reader.read(batches, None if labels is None else labels.argmax(axis=1))
+    return reader.read(batches, None if labels is None else labels.argmax(axis=1))
+
+
+def _real_halves(reader: _Reader, data_path: str | os.PathLike, device: torch.device,
+                 batch_size: int) -> tuple[Sample, Sample]:
+    real = _read_real(reader, data_path, device, batch_size)
     order = np.random.default_rng(SPLIT_SEED).permutation(len(real.features))
     half = len(order) // 2  # equal halves (one image left out of an odd count): KID then needs one subset
     halves = [Sample(real.features[part], real.predicted[part], None if real.asked is None else real.asked[part])
@@ -134,9 +139,7 @@ def copying_the_training_set(train_path: str | os.PathLike, data_path: str | os.
     device = torch.device(device)
     reader = _Reader(detector, device)
     half_a, half_b = _real_halves(reader, data_path, device, batch_size)
-    labels = real_labels(train_path)
-    batches = (torch.from_numpy(b).to(device) for b in iterate_real_images(train_path, batch_size))
-    train = reader.read(batches, None if labels is None else labels.argmax(axis=1))
+    train = _read_real(reader, train_path, device, batch_size)
     rng = np.random.default_rng(seed)
     if train.asked is not None and half_a.asked is not None:
         picks = np.array([rng.choice(np.flatnonzero(train.asked == k)) for k in half_a.asked])
